@@ -1,6 +1,7 @@
 """Trading calendars: NYSE sessions (exchange_calendars XNYS) and crypto's every-UTC-day."""
 from __future__ import annotations
 
+import warnings
 from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
 from zoneinfo import ZoneInfo
@@ -17,7 +18,11 @@ STOCK_CLOSE_ET = time(16, 0)
 
 @lru_cache(maxsize=1)
 def _xnys() -> xcals.ExchangeCalendar:
-    return xcals.get_calendar("XNYS", start=_CAL_FIRST, end=_CAL_LAST)
+    # exchange_calendars still calls a pandas API that pandas 3 deprecates; the warning is theirs.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Series.values", category=FutureWarning)
+        warnings.filterwarnings("ignore", message="Series.values", category=DeprecationWarning)
+        return xcals.get_calendar("XNYS", start=_CAL_FIRST, end=_CAL_LAST)
 
 
 def nyse_sessions(start: date, end: date) -> list[date]:

@@ -98,8 +98,8 @@ class SyntheticMarket:
 
     def __init__(self, cfg: SyntheticConfig, now: datetime, cache_dir: Path | None = None) -> None:
         if now.tzinfo is None or now.utcoffset() is None:
-            raise ValueError(f"now must be timezone-aware (got {now!r}); pass e.g. "
-                             f"datetime.now(timezone.utc)")
+            raise ValueError(f"now must be timezone-aware, e.g. datetime.now(timezone.utc): "
+                             f"{now!r}")
         if cfg.start >= HORIZON:
             raise ConfigError(f"data.synthetic.start: {cfg.start} is past the synthetic horizon "
                               f"{HORIZON}; use an earlier date")
@@ -182,15 +182,14 @@ def _check(arrays: dict[str, np.ndarray], cfg: SyntheticConfig) -> None:
     n_stock_cols, n_assets = cfg.n_stocks + 1, cfg.n_stocks + 1 + cfg.n_crypto
     expected = {"stock_bars": (5, len(arrays["stock_dates"]), n_stock_cols),
                 "crypto_bars": (5, len(arrays["crypto_dates"]), cfg.n_crypto)}
-    for key in ("tickers", "types", "sectors", "caps", "first", "last"):
-        expected[key] = (n_assets,)
+    expected |= dict.fromkeys(("tickers", "types", "sectors", "caps", "first", "last"), (n_assets,))
     for key, shape in expected.items():
         if arrays[key].shape != shape:
             raise ValueError(f"{key} has shape {arrays[key].shape}, expected {shape}")
 
 
 def _save(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Write atomically: a reader sees the old file or the complete new one, never a torn one."""
+    # Write atomically: a reader sees the old file or the complete new one, never a torn one.
     tmp: str | None = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -230,14 +229,10 @@ def _universe(cfg: SyntheticConfig) -> dict[str, np.ndarray]:
     coins, coin_caps = _crypto_names(rng, cfg.n_crypto)
     sectors = rng.permutation(np.resize(np.array(SECTORS), n))  # every sector when n >= 11
     caps = _stock_caps(rng, n)
-    return {
-        "tickers": np.array(stocks + [BENCHMARK] + coins),
-        "types": np.array(["stock"] * n + ["etf"] + ["crypto"] * cfg.n_crypto),
-        "sectors": np.concatenate([sectors, ["ETF"], ["Crypto"] * cfg.n_crypto]),
-        "caps": np.concatenate([caps, [np.nan], coin_caps]),
-        "first": first,
-        "last": last,
-    }
+    return {"tickers": np.array(stocks + [BENCHMARK] + coins),
+            "types": np.array(["stock"] * n + ["etf"] + ["crypto"] * cfg.n_crypto),
+            "sectors": np.concatenate([sectors, ["ETF"], ["Crypto"] * cfg.n_crypto]),
+            "caps": np.concatenate([caps, [np.nan], coin_caps]), "first": first, "last": last}
 
 
 def _fictional_tickers(rng: np.random.Generator, count: int, reserved: set[str]) -> list[str]:
@@ -279,8 +274,8 @@ def generate(cfg: SyntheticConfig) -> dict[str, np.ndarray]:
     rows = (sessions - days[0]).astype(np.int64)  # calendar-day row of each session
     stock_bars = _stock_bars(rng, meta, cfg.n_stocks, market, sector, rows)
     crypto_bars = _crypto_bars(rng, meta["caps"][cfg.n_stocks + 1:], market, crypto_market)
-    return {**meta, "key": np.array(_cache_key(cfg)), "stock_dates": sessions,
-            "stock_bars": stock_bars, "crypto_dates": days, "crypto_bars": crypto_bars}
+    return meta | {"key": np.array(_cache_key(cfg)), "stock_dates": sessions,
+                   "stock_bars": stock_bars, "crypto_dates": days, "crypto_bars": crypto_bars}
 
 
 def _regimes(rng: np.random.Generator, n_days: int, mean_days: float, n_cols: int) -> np.ndarray:
@@ -288,15 +283,16 @@ def _regimes(rng: np.random.Generator, n_days: int, mean_days: float, n_cols: in
     # a Markov chain whose states persist for months, vectorized as "the state of the last switch".
     switch = rng.random((n_days, n_cols)) < 1.0 / mean_days
     switch[0] = True
-    drawn = np.searchsorted(np.cumsum(_REGIME_SHARE), rng.random((n_days, n_cols)), side="right")
-    last = np.where(switch, np.arange(n_days)[:, None], 0)
+    cumulative = np.cumsum(_REGIME_SHARE)
+    drawn = np.searchsorted(cumulative, rng.random((n_days, n_cols)), side="right").astype(np.int8)
+    last = np.where(switch, np.arange(n_days, dtype=np.int32)[:, None], np.int32(0))
     np.maximum.accumulate(last, axis=0, out=last)
     return np.take_along_axis(drawn, last, axis=0)
 
 
 def _trend(rng: np.random.Generator, n_days: int, mean_days: float, n_cols: int,
            kind: str) -> tuple[np.ndarray, np.ndarray]:
-    """Daily log returns of the regime drift plus long-run growth, and the regime states."""
+    # Daily log returns of the regime drift plus long-run growth, and the regime states.
     state = _regimes(rng, n_days, mean_days, n_cols)
     level = np.cumsum(np.asarray(_DRIFT[kind])[state], axis=0) / _YEAR
     # Pull the accumulated drift back to its slow average: trends still run for months, but
@@ -306,7 +302,7 @@ def _trend(rng: np.random.Generator, n_days: int, mean_days: float, n_cols: int,
 
 
 def _factors(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Daily log returns of the stock market, the crypto market and the 11 sectors."""
+    # Daily log returns of the stock market, the crypto market and the 11 sectors.
     z = rng.standard_normal((n, 2 + len(SECTORS)))
     market, m_state = _trend(rng, n, 200.0, 1, "market")
     crypto, c_state = _trend(rng, n, 200.0, 1, "crypto")
@@ -319,50 +315,56 @@ def _factors(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, 
 
 def _idiosyncratic(rng: np.random.Generator, shape: tuple[int, int], vol: np.ndarray, kind: str,
                    jump_rate: float, jump_sd: float) -> tuple[np.ndarray, np.ndarray]:
-    """Regime drift + noise, and the jumps separately (they become overnight gaps for stocks)."""
-    drift, _ = _trend(rng, shape[0], 100.0, shape[1], kind)
-    noise = vol / np.sqrt(_YEAR) * rng.standard_normal(shape)
-    jumps = np.where(rng.random(shape) < jump_rate, jump_sd * rng.standard_normal(shape), 0.0)
-    return drift + noise, jumps
+    # Regime drift + noise, and the jumps separately (they become overnight gaps for stocks).
+    returns, _ = _trend(rng, shape[0], 100.0, shape[1], kind)
+    returns += vol / np.sqrt(_YEAR) * rng.standard_normal(shape)
+    jumps = np.zeros(shape)
+    hit = rng.random(shape) < jump_rate
+    jumps[hit] = jump_sd * rng.standard_normal(np.count_nonzero(hit))
+    return returns, jumps
 
 
 def _stock_bars(rng: np.random.Generator, meta: dict[str, np.ndarray], n: int, market: np.ndarray,
                 sector: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """Bars of the stocks and SPY (last column) on the NYSE sessions at calendar-day `rows`."""
+    # Bars of the stocks and SPY (last column) on the NYSE sessions at calendar-day `rows`.
     caps = meta["caps"][:n]
     size = (np.log10(caps) - np.log10(2e8)) / 4.0  # 0 smallest .. 1 largest: small caps swing more
     vol = np.clip(0.45 - 0.30 * size + rng.uniform(-0.05, 0.05, n), 0.10, 0.50)
     beta = rng.uniform(0.6, 1.5, n)
     sector_col = np.array([SECTORS.index(s) for s in meta["sectors"][:n].tolist()], dtype=int)
-    base, jumps = _idiosyncratic(rng, (len(market), n), vol, "stock", 1 / 500, 0.05)
+    returns, jumps = _idiosyncratic(rng, (len(market), n + 1), np.append(vol, 0.0), "stock",
+                                    1 / 500, 0.05)
     quarter = (np.arange(len(market))[:, None] + rng.integers(0, 91, n)) % 91 == 0
-    jumps += np.where(quarter, 0.06 * rng.standard_normal(jumps.shape), 0.0)  # earnings
-    spy = market + 0.01 / np.sqrt(_YEAR) * rng.standard_normal(len(market))  # tracking noise
-    returns = np.column_stack([base + jumps + beta * market[:, None] + sector[:, sector_col], spy])
-    jumps = np.column_stack([jumps, np.zeros(len(market))])
-    start_price = np.append(np.clip(np.exp(rng.normal(np.log(40.0), 0.8, n)), 5.0, 500.0), 205.0)
+    jumps[:, :n][quarter] += 0.06 * rng.standard_normal(np.count_nonzero(quarter))  # earnings
+    jumps[:, n] = 0.0
+    stocks = returns[:, :n]  # a view: build the stocks' returns in place (they are large)
+    stocks += jumps[:, :n] + sector[:, sector_col]
+    stocks += beta * market[:, None]
+    returns[:, n] = market + 0.01 / np.sqrt(_YEAR) * rng.standard_normal(len(market))  # SPY
+    log_start = np.append(np.clip(rng.normal(np.log(40.0), 0.8, n), np.log(5), np.log(500)),
+                          np.log(205.0))
     turnover = np.exp(rng.uniform(np.log(0.002), np.log(0.01), n))  # daily dollar volume / cap
     dollars = np.append(caps * turnover, 2.5e10)
-    bars = _ohlcv(rng, np.log(start_price) + np.cumsum(returns, axis=0), np.cumsum(jumps, axis=0),
-                  rows, np.log(start_price), dollars, gapped=True)
+    np.cumsum(returns, axis=0, out=returns)
+    returns += log_start
+    bars = _ohlcv(rng, returns, np.cumsum(jumps, axis=0, out=jumps), rows, log_start, dollars,
+                  gapped=True)
     bars[4] = np.maximum(np.rint(bars[4]), 1.0)  # whole shares, never zero
     return bars
 
 
 def _crypto_bars(rng: np.random.Generator, caps: np.ndarray, market: np.ndarray,
                  crypto_market: np.ndarray) -> np.ndarray:
-    """Bars of the crypto pairs, every calendar day; volume in coins."""
+    # Bars of the crypto pairs, every calendar day; volume in coins.
     n = len(caps)
     vol = np.concatenate([[0.20, 0.30], rng.uniform(0.35, 0.65, max(n - 2, 0))])[:n]
-    base, jumps = _idiosyncratic(rng, (len(market), n), vol, "coin", 1 / 150, 0.08)
-    returns = base + jumps + 0.5 * market[:, None] + crypto_market[:, None]
-    known = [p for _, _, p in _CRYPTO]
-    extra = np.clip(np.exp(rng.normal(0.0, 2.0, max(n - len(known), 0))), 0.01, 300.0)
-    start_price = np.concatenate([known, extra])[:n]
+    returns, jumps = _idiosyncratic(rng, (len(market), n), vol, "coin", 1 / 150, 0.08)
+    returns += jumps + 0.5 * market[:, None] + crypto_market[:, None]
+    extra = np.clip(np.exp(rng.normal(0.0, 2.0, max(n - len(_CRYPTO), 0))), 0.01, 300.0)
+    log_start = np.log(np.concatenate([[p for _, _, p in _CRYPTO], extra])[:n])
     dollars = caps * rng.uniform(0.02, 0.06, n)  # crypto trades a larger share of its cap
-    rows = np.arange(len(market))
-    return _ohlcv(rng, np.log(start_price) + np.cumsum(returns, axis=0), np.cumsum(jumps, axis=0),
-                  rows, np.log(start_price), dollars, gapped=False)
+    return _ohlcv(rng, log_start + np.cumsum(returns, axis=0), np.cumsum(jumps, axis=0),
+                  np.arange(len(market)), log_start, dollars, gapped=False)
 
 
 def _at_rows(path: np.ndarray, rows: np.ndarray,
@@ -377,7 +379,7 @@ def _at_rows(path: np.ndarray, rows: np.ndarray,
 
 def _ohlcv(rng: np.random.Generator, log_path: np.ndarray, jump_path: np.ndarray, rows: np.ndarray,
            log_start: np.ndarray, dollars: np.ndarray, gapped: bool) -> np.ndarray:
-    """OHLCV as an array (5, len(rows), n) from cumulative log prices sampled at `rows`."""
+    # OHLCV as an array (5, len(rows), n) from cumulative log prices sampled at `rows`.
     close_log, prev_log = _at_rows(log_path, rows, log_start)
     jump_now, jump_prev = _at_rows(jump_path, rows, np.zeros_like(log_start))
     move, jump = close_log - prev_log, jump_now - jump_prev
@@ -385,13 +387,18 @@ def _ohlcv(rng: np.random.Generator, log_path: np.ndarray, jump_path: np.ndarray
     shape = move.shape
     open_log = prev_log
     if gapped:  # jumps happen overnight; part of the rest of the move too, plus some noise
-        share = rng.uniform(0.1, 0.4, shape)
-        noise = 0.25 * sigma * rng.standard_normal(shape)
-        open_log = prev_log + jump + share * (move - jump) + noise
-    open_, close = np.exp(open_log), np.exp(close_log)
-    wicks = np.exp(0.6 * sigma * np.abs(rng.standard_normal((2,) + shape)))
-    high, low = np.maximum(open_, close) * wicks[0], np.minimum(open_, close) / wicks[1]
-    surge = 1.0 + 0.8 * np.clip(np.abs(move) / sigma - 1.0, 0.0, 5.0) ** 1.3  # 2-5x on big moves
-    surge *= np.where(jump != 0.0, 1.6, 1.0)  # news days trade more even when the move is small
-    noise = np.exp(0.35 * rng.standard_normal(shape) - 0.35**2 / 2)  # mean-one lognormal
-    return np.stack([open_, high, low, close, dollars * surge * noise / close])
+        open_log = prev_log + jump + rng.uniform(0.1, 0.4, shape) * (move - jump)
+        open_log += 0.25 * sigma * rng.standard_normal(shape)
+    bars = np.empty((5,) + shape)  # filled in place: 500 stocks x 21 years is 100 MB per copy
+    o, h, lo, c, v = bars
+    np.exp(open_log, out=o)
+    np.exp(close_log, out=c)
+    np.maximum(o, c, out=h)
+    h *= np.exp(0.6 * sigma * np.abs(rng.standard_normal(shape)))
+    np.minimum(o, c, out=lo)
+    lo /= np.exp(0.6 * sigma * np.abs(rng.standard_normal(shape)))
+    v[:] = 1.0 + 0.8 * np.clip(np.abs(move) / sigma - 1.0, 0.0, 5.0) ** 1.3  # 2-5x on big moves
+    v[jump != 0.0] *= 1.6  # news days trade more even when the move is small
+    v *= np.exp(0.35 * rng.standard_normal(shape) - 0.35**2 / 2)  # mean-one lognormal noise
+    v *= dollars / c
+    return bars

@@ -1,8 +1,8 @@
-"""SyntheticMarket: seeded, cached, calendar-true bars that hand out only what is complete at `now`."""
+"""SyntheticMarket: seeded, cached, calendar-true bars, handed out only when complete at `now`."""
 from __future__ import annotations
 
 import logging
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -19,7 +19,7 @@ from momentum.errors import DataError, TickerError
 from momentum.synthetic import HORIZON, SECTORS, SyntheticMarket
 
 NEW_YORK = ZoneInfo("America/New_York")
-LATE = datetime(2030, 1, 2, 12, 0, tzinfo=timezone.utc)  # every bar through 2029-12-31
+LATE = datetime(2030, 1, 2, 12, 0, tzinfo=UTC)  # every bar through 2029-12-31
 DEFAULT = SyntheticConfig()  # 80 stocks, 12 crypto, seed 42, from 2015-01-02
 SMALL = SyntheticConfig(n_stocks=12, n_crypto=2)
 
@@ -72,7 +72,8 @@ def test_market_implements_protocol_and_bar_shape(frames: dict[str, pd.DataFrame
     assert spy.index.is_monotonic_increasing and spy.index.is_unique
 
 
-def test_cache_second_instance_loads_identical_data(tmp_path: Path, market: SyntheticMarket) -> None:
+def test_cache_second_instance_loads_identical_data(tmp_path: Path,
+                                                    market: SyntheticMarket) -> None:
     first = SyntheticMarket(DEFAULT, LATE, tmp_path)
     second = SyntheticMarket(DEFAULT, LATE, tmp_path)
     assert not first.loaded_from_cache and second.loaded_from_cache
@@ -187,7 +188,7 @@ def test_bars_late_starts_and_delistings_follow_docstring(frames: dict[str, pd.D
 
 
 def test_bars_before_ipo_empty_frame(shared_cache: Path) -> None:
-    early = SyntheticMarket(DEFAULT, datetime(2018, 1, 1, tzinfo=timezone.utc), shared_cache)
+    early = SyntheticMarket(DEFAULT, datetime(2018, 1, 1, tzinfo=UTC), shared_cache)
     assert early.bars("IPOB").empty and tuple(early.bars("IPOB").columns) == BAR_COLUMNS
     assert early.bars("DLSA").index[-1].date() == date(2017, 12, 29)
 
@@ -208,7 +209,7 @@ def test_bars_now_truncation_only_complete_bars(shared_cache: Path, local_time: 
 
 def test_bars_prefix_does_not_depend_on_now(shared_cache: Path,
                                             frames: dict[str, pd.DataFrame]) -> None:
-    early = SyntheticMarket(DEFAULT, datetime(2020, 6, 1, 21, tzinfo=timezone.utc), shared_cache)
+    early = SyntheticMarket(DEFAULT, datetime(2020, 6, 1, 21, tzinfo=UTC), shared_cache)
     for ticker in ("SPY", "BTCUSD", "IPOB", "DLSA", early.assets()[0].ticker):
         short = early.bars(ticker)
         assert short.index[-1].date() <= date(2020, 6, 1)
@@ -216,7 +217,7 @@ def test_bars_prefix_does_not_depend_on_now(shared_cache: Path,
 
 
 def test_bars_after_horizon_end_at_horizon(shared_cache: Path) -> None:
-    source = SyntheticMarket(DEFAULT, datetime(2040, 1, 1, tzinfo=timezone.utc), shared_cache)
+    source = SyntheticMarket(DEFAULT, datetime(2040, 1, 1, tzinfo=UTC), shared_cache)
     assert source.bars("BTCUSD").index[-1].date() == HORIZON
     assert source.bars("SPY").index[-1].date() == HORIZON  # 2035-12-31 is a Monday session
 
