@@ -44,7 +44,7 @@ def backtest_days(market: Market, start: date, end: date) -> list[date]:
 
 
 def run_backtest(market: Market, cfg: StrategyConfig, start: date, end: date,
-                 on_step: Callable[[DayResult], None] | None = None) -> BacktestResult:
+                 on_step: Callable[[DayResult, EngineState], None] | None = None) -> BacktestResult:
     """Run the daily step on each step date; the market holds all history before `start` (R1.4)."""
     days = backtest_days(market, start, end)
     if not days:
@@ -57,5 +57,5 @@ def run_backtest(market: Market, cfg: StrategyConfig, start: date, end: date,
         outcome = run_day(day, state, market.until(day), rules)
         result.days.append(outcome)
         if on_step is not None:
-            on_step(outcome)
+            on_step(outcome, state)
     return result

@@ -1,0 +1,288 @@
+"""The daily step (R5, R7) on small hand-built bar tables; every fill is worked out by hand."""
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal as D
+
+import pytest
+
+from momentum.backtester import backtest_days
+from momentum.config import StrategyConfig
+from momentum.domain import Asset, AssetType, EntryOrder, ExitReason, RejectReason, Side
+from momentum.engine import EngineState, Rules, run_day
+from momentum.signals import exit_levels
+from tests.helpers import bar_frame, crypto, make_market, stock
+
+CFG = StrategyConfig()
+RULES = Rules.from_config(CFG)
+MON = date(2024, 3, 4)
+DAYS = [MON + timedelta(days=i) for i in (0, 1, 2, 3, 4, 7, 8, 9, 10, 11)]  # two weeks of weekdays
+
+
+def market_of(table: dict[Asset, list[tuple]], **kw):
+    """Rows are (day, open, high, low, close[, volume])."""
+    frames = {}
+    for asset, rows in table.items():
+        days = [r[0] for r in rows]
+        cols = list(zip(*[r[1:5] for r in rows]))
+        volume = [r[5] if len(r) > 5 else 1e6 for r in rows]
+        frames[asset] = bar_frame(days, *cols, volume)
+    return make_market(frames, **kw)
+
+
+def order(ticker="AAA", qty="10", decided=MON, asset_type=AssetType.STOCK, sector="Tech",
+          seq=0, close="50", bar_day=None) -> EntryOrder:
+    q, c = D(qty), D(close)
+    return EntryOrder(ticker=ticker, asset_type=asset_type, sector=sector, decided_on=decided,
+                      decision_bar_date=bar_day or decided, quantity=q, score=80.0,
+                      reference_close=c, reserved_cash=q * c * D("1.001"), sequence=seq)
+
+
+def start(cash="100000", orders=(), last_step=MON) -> EngineState:
+    state = EngineState.start(D(cash))
+    state.portfolio.pending_entries.extend(orders)
+    state.last_step = last_step
+    return state
+
+
+def run(state, market, days, rules=RULES):
+    return [run_day(d, state, market.until(d), rules) for d in days]
+
+
+AAA = stock("AAA", sector="Tech")
+F = D("50") * D("1.001")                      # 50.05: the entry fill of most cases below
+STOP, TARGET = exit_levels(F, AssetType.STOCK, CFG.signals.exit)  # 46.046, 60.06
+ENTRY_ROWS = [(DAYS[0], 50, 51, 49, 50), (DAYS[1], 50, 52, 49, 51)]
+
+
+def test_entry_fills_at_next_open_with_slippage_and_levels():
+    state = start(orders=[order()])
+    [day] = run(state, market_of({AAA: ENTRY_ROWS}), DAYS[1:2])
+    pos = state.portfolio.positions["AAA"]
+    assert (pos.entry_price, pos.quantity, pos.entry_date) == (D("50.050"), D("10"), DAYS[1])
+    assert (pos.stop_price, pos.target_price) == (D("46.04600"), D("60.06000"))
+    assert day.cash == D("100000") - D("500.50")
+    assert day.equity == D("99499.50") + D("10") * D("51")
+    assert [f.side for f in day.fills] == [Side.BUY]
+
+
+def held_then(rows_after, orders=None):
+    """Enter AAA on DAYS[1] at 50.05, then run the given later bars."""
+    rows = ENTRY_ROWS + rows_after
+    state = start(orders=orders or [order()])
+    results = run(state, market_of({AAA: rows}), [r[0] for r in rows[1:]])
+    return state, results
+
+
+def exit_fill(state):
+    [trade] = state.portfolio.closed_trades
+    return trade
+
+
+def test_stop_hit_through_gap_down_fills_at_the_open():
+    state, _ = held_then([(DAYS[2], 45, 46, 44, 45.5)])
+    trade = exit_fill(state)
+    assert trade.exit_reason is ExitReason.STOP_LOSS and trade.exit_date == DAYS[2]
+    assert trade.exit_price == D("45") * D("0.999")              # 44.955
+    assert trade.pnl == (D("44.955") - D("50.05")) * 10          # -50.95
+    assert state.portfolio.cash == D("100000") - D("500.5") + D("449.55")
+
+
+def test_stop_touched_intrabar_fills_at_the_stop():
+    state, _ = held_then([(DAYS[2], 48, 48.5, 45, 47)])
+    assert exit_fill(state).exit_price == STOP * D("0.999")
+
+
+def test_target_fills_at_the_target():
+    state, _ = held_then([(DAYS[2], 55, 61, 54, 60)])
+    trade = exit_fill(state)
+    assert trade.exit_reason is ExitReason.PROFIT_TARGET
+    assert trade.exit_price == TARGET * D("0.999")                # 59.99994
+
+
+def test_stop_and_target_in_the_same_bar_is_a_stop():
+    state, _ = held_then([(DAYS[2], 50, 61, 45, 55)])
+    trade = exit_fill(state)
+    assert trade.exit_reason is ExitReason.STOP_LOSS and trade.exit_price == STOP * D("0.999")
+
+
+def test_position_is_checked_on_its_entry_bar():
+    rows = [(DAYS[0], 50, 51, 49, 50), (DAYS[1], 50, 50.5, 45, 46)]
+    state = start(orders=[order()])
+    run(state, market_of({AAA: rows}), DAYS[1:2])
+    trade = exit_fill(state)
+    assert trade.entry_date == trade.exit_date == DAYS[1]
+    assert trade.exit_reason is ExitReason.STOP_LOSS and trade.exit_price == STOP * D("0.999")
+
+
+def test_trailing_never_active_on_entry_bar_then_ratchets_and_is_the_level_hit():
+    rows = [(DAYS[0], 50, 51, 49, 50),
+            (DAYS[1], 50, 57, 47, 56),     # entry bar: high 57 >= 55.055 activates after checks
+            (DAYS[2], 56, 58, 53.5, 57),   # trail 52.44 -> ratchets to 58*0.92 = 53.36
+            (DAYS[3], 57, 57.5, 52, 53)]   # low 52 <= 53.36 (> stop 46.046): trailing stop
+    state = start(orders=[order()])
+    results = run(state, market_of({AAA: rows}), DAYS[1:4])
+    assert results[0].fills[0].side is Side.BUY and len(results[0].fills) == 1
+    assert state.portfolio.closed_trades[0].exit_date == DAYS[3]
+    trade = exit_fill(state)
+    assert trade.exit_reason is ExitReason.TRAILING_STOP
+    assert trade.exit_price == D("58") * D("0.92") * D("0.999")
+
+
+def fade_rows():
+    """20 calm bars (RSI defined), then a slide that pushes RSI14 under 40 without a stop."""
+    days = [MON - timedelta(days=40) + timedelta(days=i) for i in range(40)]
+    rows, price = [], 50.0
+    for i, d in enumerate(days):
+        step = 0.2 if i % 2 else -0.2
+        if i >= 30:
+            step = -0.35
+        rows.append((d, price, price + 0.3, price + step - 0.3, price + step))
+        price += step
+    return rows
+
+
+def test_momentum_fade_exit_fills_at_the_next_open():
+    from momentum.indicators import rsi_wilder
+    import numpy as np
+    rows = fade_rows()
+    closes = np.array([r[4] for r in rows])
+    rsi = rsi_wilder(closes)
+    entry_i = 28
+    fade_i = next(i for i in range(entry_i + 1, len(rows)) if rsi[i] < 40)
+    asset = stock("FADE")
+    state = start(orders=[order("FADE", decided=rows[entry_i - 1][0], close=str(rows[entry_i - 1][4]))],
+                  last_step=rows[entry_i - 1][0])
+    run(state, market_of({asset: rows}), [r[0] for r in rows[entry_i:fade_i + 2]])
+    trade = exit_fill(state)
+    assert trade.exit_reason is ExitReason.MOMENTUM_FADE
+    assert trade.exit_date == rows[fade_i + 1][0]
+    assert trade.exit_price == D(repr(rows[fade_i + 1][1])) * D("0.999")
+
+
+def test_time_exit_after_30_calendar_days_fills_at_the_next_open():
+    days = [DAYS[0] + timedelta(days=i) for i in range(40)]
+    rows = [(d, 50, 50.5, 49.5, 50 + (i % 3) * 0.1) for i, d in enumerate(days)]
+    state = start(orders=[order()])
+    run(state, market_of({AAA: rows}), days[1:33])
+    trade = exit_fill(state)
+    # entered days[1]; days[31] is 30 calendar days later -> order; fills at days[32] open
+    assert trade.exit_reason is ExitReason.TIME_EXIT and trade.exit_date == days[32]
+    assert trade.exit_price == D("50") * D("0.999")
+
+
+def test_cash_shrinks_the_entry_at_the_fill():
+    state = start(cash="1000", orders=[order(qty="30")])
+    run(state, market_of({AAA: ENTRY_ROWS}), DAYS[1:2])
+    pos = state.portfolio.positions["AAA"]
+    assert pos.quantity == D("19") and state.portfolio.cash == D("1000") - D("19") * D("50.05")
+
+
+def test_entry_cancelled_when_cash_buys_nothing():
+    state = start(cash="40", orders=[order()])
+    [day] = run(state, market_of({AAA: ENTRY_ROWS}), DAYS[1:2])
+    assert not state.portfolio.positions and state.portfolio.cash == D("40")
+    assert [(r.day, r.reason) for r in day.rejections] == [(DAYS[1], RejectReason.INSUFFICIENT_CASH)]
+
+
+def test_entry_without_a_bar_by_the_next_step_expires_as_no_fill():
+    halted = [(DAYS[0], 50, 51, 49, 50), (DAYS[3], 50, 51, 49, 50)]  # no bar on DAYS[1], DAYS[2]
+    other = [(d, 10, 11, 9, 10) for d in DAYS[:4]]
+    state = start(orders=[order()])
+    results = run(state, market_of({AAA: halted, stock("BBB"): other}), DAYS[1:4])
+    assert [(r.day, r.ticker, r.reason) for r in results[0].rejections] == \
+        [(DAYS[1], "AAA", RejectReason.NO_FILL)]
+    assert not state.portfolio.positions and not state.portfolio.pending_entries
+
+
+def test_delisted_position_closes_on_the_fifth_missing_step_at_last_close():
+    rows = ENTRY_ROWS + [(DAYS[2], 51, 52, 50, 51.5)]  # last bar DAYS[2]
+    other = [(d, 10, 11, 9, 10) for d in DAYS]
+    state = start(orders=[order()])
+    results = run(state, market_of({AAA: rows, stock("BBB"): other}), DAYS[1:8])
+    # DAYS[3..7] are five steps on which BBB trades and AAA does not: closed on the fifth
+    assert all(not r.fills for r in results[2:6])
+    assert [f.reason for f in results[6].fills] == [ExitReason.DELISTED]
+    trade = exit_fill(state)
+    assert trade.exit_reason is ExitReason.DELISTED and trade.exit_date == DAYS[7]
+    assert trade.exit_price == D("51.5") * D("0.999")
+
+
+def test_missing_steps_do_not_count_when_no_asset_of_the_class_trades():
+    rows = ENTRY_ROWS + [(DAYS[2], 51, 52, 50, 51.5)]
+    state = start(orders=[order()])
+    run(state, market_of({AAA: rows}), DAYS[1:9])  # nobody else trades: never "delisted"
+    assert "AAA" in state.portfolio.positions
+
+
+def test_crypto_entry_quantity_has_six_decimals_and_commission():
+    coin = crypto("COINUSD")
+    rows = [(DAYS[0] + timedelta(days=i), 3.0, 3.1, 2.9, 3.0) for i in range(3)]
+    state = start(orders=[order("COINUSD", qty="2777.777777", asset_type=AssetType.CRYPTO,
+                                sector="Crypto", close="3")])
+    run(state, market_of({coin: rows}), [DAYS[0] + timedelta(days=1)])
+    pos = state.portfolio.positions["COINUSD"]
+    price = D("3.0") * D("1.003")
+    assert pos.quantity == D("2777.777777") and pos.entry_price == price
+    assert pos.entry_commission == D("0.001") * price * D("2777.777777")
+    assert state.portfolio.cash == D("100000") - price * pos.quantity - pos.entry_commission
+
+
+def test_exits_fill_before_entries_and_stop_cash_does_not_fund_the_morning():
+    bbb = stock("BBB", sector="Energy")
+    rows_b = [(DAYS[0], 20, 21, 19, 20), (DAYS[1], 20, 21, 19, 20), (DAYS[2], 20, 21, 19, 20)]
+    state = start(cash="600", orders=[order()])   # AAA: 10 x 50.05 = 500.5
+    market = market_of({AAA: ENTRY_ROWS + [(DAYS[2], 45, 46, 44, 45)], bbb: rows_b})
+    run(state, market, DAYS[1:2])
+    state.portfolio.pending_entries.append(order("BBB", qty="10", decided=DAYS[1], sector="Energy",
+                                                 close="20"))
+    [day] = run(state, market, DAYS[2:3])
+    # BBB fills at the open with the 99.50 left (4 shares at 20.02); AAA's gap-down stop comes after
+    assert [(f.ticker, f.side) for f in day.fills] == [("BBB", Side.BUY), ("AAA", Side.SELL)]
+    assert state.portfolio.positions["BBB"].quantity == D("4")
+
+
+def test_daily_loss_breaker_blocks_entries_in_the_engine():
+    state = start(orders=[order(qty="1000")])
+    market = market_of({AAA: ENTRY_ROWS + [(DAYS[2], 51, 51, 47, 47.5)]})
+    results = run(state, market, DAYS[1:3])
+    # equity fell (51 - 47.5) * 1000 = 3500 from 100,000 - 50 (slippage): more than 3%
+    assert results[1].equity <= results[0].equity * D("0.97")
+    assert RULES.risk.breaker_tripped(results[1].equity, results[1].previous_equity)
+
+
+def test_mixed_calendars_over_a_weekend_and_a_holiday():
+    # NYSE: Fri 2024-01-12, Mon 2024-01-15 is MLK day (closed), Tue 2024-01-16
+    steps = backtest_days(market_of({stock("S"): [(date(2024, 1, 12), 1, 1, 1, 1),
+                                                  (date(2024, 1, 16), 1, 1, 1, 1)]}),
+                          date(2024, 1, 12), date(2024, 1, 16))
+    assert steps == [date(2024, 1, 12), date(2024, 1, 16)]
+    fri, sat, sun, mon, tue = (date(2024, 1, 12) + timedelta(days=i) for i in (0, 1, 2, 3, 4))
+    coin, stk = crypto("COINUSD"), stock("STK", sector="Tech")
+    coin_rows = [(fri, 10, 10.5, 9.5, 10), (sat, 10, 10.4, 9.8, 10.2), (sun, 10.2, 10.3, 8, 8.5),
+                 (mon, 8.5, 9, 8.4, 8.8), (tue, 8.8, 9, 8.5, 8.9)]
+    stk_rows = [(fri, 50, 51, 49, 50), (tue, 50, 51, 49.5, 50.5)]
+    state = start(cash="1000", last_step=date(2024, 1, 11), orders=[
+        order("COINUSD", qty="50", decided=fri, asset_type=AssetType.CRYPTO, sector="Crypto",
+              close="10", seq=0),
+        order("STK", qty="15", decided=fri, sector="Tech", seq=1)])
+    state.last_step = date(2024, 1, 11)
+    # orders decided on Fri (they would be queued by Fri's step): run only Tue's step
+    [day] = run(state, market_of({coin: coin_rows, stk: stk_rows}), [tue])
+    buy_coin, stop_coin, buy_stk = day.fills
+    coin_price = D("10") * D("1.003")
+    assert (buy_coin.ticker, buy_coin.day, buy_coin.price) == ("COINUSD", sat, coin_price)
+    coin_stop = coin_price * D("0.88")
+    assert (stop_coin.day, stop_coin.reason, stop_coin.price) == (sun, ExitReason.STOP_LOSS, coin_stop * D("0.997"))
+    # Sunday's stop freed cash that Tuesday's stock entry can use (an earlier bar date)
+    assert (buy_stk.ticker, buy_stk.day, buy_stk.quantity) == ("STK", tue, D("15"))
+    cash = D("1000") - coin_price * 50 * D("1.001") + stop_coin.price * 50 * D("0.999") - D("50.05") * 15
+    assert state.portfolio.cash == cash
+
+
+def test_same_day_cannot_run_twice():
+    state = start()
+    market = market_of({AAA: ENTRY_ROWS})
+    run(state, market, DAYS[1:2])
+    with pytest.raises(Exception, match="not after the last step"):
+        run(state, market, DAYS[1:2])
