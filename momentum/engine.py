@@ -85,11 +85,10 @@ def run_day(day: date, state: EngineState, view: MarketView, rules: Rules) -> Da
         raise StateError(f"{day} is not after the last step {state.last_step}")
     result = DayResult(day=day, previous_equity=state.previous_equity,
                        data_dates={t.value: view.current_date(t) for t in SCANNED_TYPES})
-    had_bar = _process_bars(state, view, rules, result)
-    _expire_unfilled_entries(state, day, result)
-    _close_delisted(state, view, rules, had_bar, result)
-    _mark_to_market(state, result)
-    _decide_entries(state, view, rules, result)
+    had_bar = process_bars(state, view, rules, result)
+    settle_orders(state, view, rules, had_bar, result)
+    mark_to_market(state, result)
+    decide_entries(state, view, rules, result)
     state.last_step = day
     state.fills += result.fills
     state.rejections += result.rejections
@@ -97,7 +96,7 @@ def run_day(day: date, state: EngineState, view: MarketView, rules: Rules) -> Da
 
 
 # ---------------------------------------------------------------- 1. bars since the last step
-def _process_bars(state: EngineState, view: MarketView, rules: Rules, result: DayResult) -> set[str]:
+def process_bars(state: EngineState, view: MarketView, rules: Rules, result: DayResult) -> set[str]:
     """Walk every new bar of held and ordered assets in date order (R5.4); return who had bars."""
     book = state.portfolio
     by_day: dict[date, dict[str, BarPoint]] = defaultdict(dict)
@@ -190,6 +189,13 @@ def _book_exit(book: Portfolio, fill: Fill, result: DayResult) -> None:
 
 
 # ---------------------------------------------------------------- 2. expiry and delisting
+def settle_orders(state: EngineState, view: MarketView, rules: Rules, had_bar: set[str],
+                  result: DayResult) -> None:
+    """Expire entries that missed their fill (R5.5) and close delisted positions (R4.6)."""
+    _expire_unfilled_entries(state, view.day, result)
+    _close_delisted(state, view, rules, had_bar, result)
+
+
 def _expire_unfilled_entries(state: EngineState, day: date, result: DayResult) -> None:
     """R5.5: an entry not filled by the end of the step after its decision expires."""
     book = state.portfolio
@@ -215,7 +221,7 @@ def _close_delisted(state: EngineState, view: MarketView, rules: Rules, had_bar:
 
 
 # ---------------------------------------------------------------- 3. mark to market
-def _mark_to_market(state: EngineState, result: DayResult) -> None:
+def mark_to_market(state: EngineState, result: DayResult) -> None:
     """R7.2: every position is already marked at the close of its last processed bar."""
     book = state.portfolio
     equity = book.equity
@@ -234,7 +240,8 @@ def _position_sectors(book: Portfolio) -> dict[str, Decimal]:
 
 
 # ---------------------------------------------------------------- 4. decide entries
-def _decide_entries(state: EngineState, view: MarketView, rules: Rules, result: DayResult) -> None:
+def decide_entries(state: EngineState, view: MarketView, rules: Rules, result: DayResult) -> None:
+    """R7.3: scan, entry signals, risk approval; approved entries wait for the next open."""
     book = state.portfolio
     scan = rules.scanner.run_daily_scan(view, state.scan_cache, exclude=book.held_or_ordered)
     state.scan_cache = scan.cache

@@ -115,7 +115,11 @@ class Market:
                 logger.warning("skipping %s: %s", asset.ticker, e)
                 skipped[asset.ticker] = str(e)
                 continue
-            if len(frame):
+            problem = _frame_problem(frame)
+            if problem:
+                logger.warning("skipping %s: %s", asset.ticker, problem)
+                skipped[asset.ticker] = problem
+            elif len(frame):
                 histories.append(AssetHistory.from_frame(asset, frame))
         return cls(histories, complete_through, skipped)
 
@@ -147,6 +151,22 @@ class Market:
 
     def _row(self, day: date) -> int:
         return int(np.searchsorted(self._dates, np.datetime64(day, "D"), side="right")) - 1
+
+
+def _frame_problem(frame: pd.DataFrame) -> str | None:
+    """Why a source's bars cannot be used (whatever the source checked), or None."""
+    if not frame.index.is_monotonic_increasing or frame.index.has_duplicates:
+        return "bar dates are not strictly ascending"
+    prices = frame[["open", "high", "low", "close"]].to_numpy(dtype=np.float64)
+    volume = frame["volume"].to_numpy(dtype=np.float64)
+    if not np.isfinite(prices).all() or (prices <= 0).any():
+        return "a price is missing, infinite or not positive"
+    if not np.isfinite(volume).all() or (volume < 0).any():
+        return "a volume is missing or negative"
+    o, h, l, c = prices.T
+    if (l > np.minimum(o, c)).any() or (h < np.maximum(o, c)).any():
+        return "a bar has open or close outside [low, high]"
+    return None
 
 
 @dataclass(frozen=True, slots=True)
