@@ -301,8 +301,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
             args.start, args.end,
             on_step=lambda day, state: advance(f"{day.day}  equity {day.equity:,.0f}"))
     summary = summarize(result, market)
-    paths = write_backtest_outputs(result, market, out_dir,
-                                   config_summary=strategy.config.redacted())
+    paths = write_backtest_outputs(result, market, out_dir, config_summary=strategy.config.redacted(),
+                                   exit_config=strategy.config.signals.exit)
     console = make_console()
     console.print(summary_table(summary))
     console.print(f"Results in {out_dir}/: " + ", ".join(sorted(p.name for p in paths.values())))
@@ -313,7 +313,9 @@ def main(argv: list[str] | None = None) -> int:
     """Parse the command line, run the command, map errors to exit codes."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    setup_logging("DEBUG" if args.verbose else "INFO", quiet=args.quiet)
+    # A backtest logs a line per trade and rejection: on the console only with -v.
+    quiet = args.quiet or (args.command == "backtest" and not args.verbose)
+    setup_logging("DEBUG" if args.verbose else "INFO", quiet=quiet)
     try:
         return int(args.handler(args))
     except MomentumError as e:
