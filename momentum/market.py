@@ -14,7 +14,7 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
-from momentum.data import MarketDataSource
+from momentum.data import BAR_COLUMNS, MarketDataSource
 from momentum.domain import Asset, AssetType
 from momentum.errors import DataError
 from momentum.indicators import MIN_SCORE_BARS, IndicatorSet, compute_indicators
@@ -38,14 +38,21 @@ class AssetHistory:
 
     @classmethod
     def from_frame(cls, asset: Asset, frame: pd.DataFrame) -> "AssetHistory":
-        close = frame["close"].to_numpy(dtype=np.float64)
-        volume = frame["volume"].to_numpy(dtype=np.float64)
-        return cls(asset=asset, dates=frame.index.to_numpy().astype("datetime64[D]"),
-                   open=frame["open"].to_numpy(dtype=np.float64),
-                   high=frame["high"].to_numpy(dtype=np.float64),
-                   low=frame["low"].to_numpy(dtype=np.float64),
-                   close=close, volume=volume,
-                   indicators=compute_indicators(close, volume))
+        return cls.from_arrays(asset, frame.index.to_numpy().astype("datetime64[D]"),
+                               _bar_matrix(frame))
+
+    @classmethod
+    def from_arrays(cls, asset: Asset, dates: np.ndarray, bars: np.ndarray) -> "AssetHistory":
+        """From dates and an (n, 5) float array of open, high, low, close, volume."""
+        o, h, l, c, v = (np.ascontiguousarray(bars[:, k]) for k in range(5))
+        return cls(asset=asset, dates=dates, open=o, high=h, low=l, close=c, volume=v,
+                   indicators=compute_indicators(c, v))
+
+
+def _bar_matrix(frame: pd.DataFrame) -> np.ndarray:
+    """The frame's bars as an (n, 5) float64 array in BAR_COLUMNS order (one pandas call)."""
+    columns = list(frame.columns)
+    return frame.to_numpy(dtype=np.float64)[:, [columns.index(c) for c in BAR_COLUMNS]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +73,10 @@ class ScanSnapshot:
 
     asset_type: AssetType
     bar_date: date
-    assets: tuple[Asset, ...]
+    columns: np.ndarray     # market column of each asset (see MarketView.column_mask)
+    assets: np.ndarray      # Asset objects
+    tickers: np.ndarray     # str
+    market_cap: np.ndarray  # float, NaN when unknown
     momentum: np.ndarray
     adv20_usd: np.ndarray
     rsi14: np.ndarray
@@ -96,6 +106,11 @@ class Market:
         self._type_columns = {
             t: np.array([j for j, h in enumerate(ordered) if h.asset.asset_type is t], dtype=np.intp)
             for t in AssetType}
+        self._assets = np.empty(len(ordered), dtype=object)
+        self._assets[:] = [h.asset for h in ordered]
+        self._ticker_array = np.array(self.tickers, dtype=str)
+        self._caps = np.array([np.nan if h.asset.market_cap is None else h.asset.market_cap
+                               for h in ordered], dtype=np.float64)
 
     @classmethod
     def load(cls, source: MarketDataSource, start: date | None = None, end: date | None = None,
@@ -115,12 +130,14 @@ class Market:
                 logger.warning("skipping %s: %s", asset.ticker, e)
                 skipped[asset.ticker] = str(e)
                 continue
-            problem = _frame_problem(frame)
+            dates = frame.index.to_numpy().astype("datetime64[D]")
+            bars = _bar_matrix(frame)
+            problem = _bars_problem(dates, bars)
             if problem:
                 logger.warning("skipping %s: %s", asset.ticker, problem)
                 skipped[asset.ticker] = problem
-            elif len(frame):
-                histories.append(AssetHistory.from_frame(asset, frame))
+            elif len(dates):
+                histories.append(AssetHistory.from_arrays(asset, dates, bars))
         return cls(histories, complete_through, skipped)
 
     # ------------------------------------------------------------ queries
@@ -153,12 +170,11 @@ class Market:
         return int(np.searchsorted(self._dates, np.datetime64(day, "D"), side="right")) - 1
 
 
-def _frame_problem(frame: pd.DataFrame) -> str | None:
+def _bars_problem(dates: np.ndarray, bars: np.ndarray) -> str | None:
     """Why a source's bars cannot be used (whatever the source checked), or None."""
-    if not frame.index.is_monotonic_increasing or frame.index.has_duplicates:
+    if len(dates) > 1 and not (np.diff(dates) > np.timedelta64(0, "D")).all():
         return "bar dates are not strictly ascending"
-    prices = frame[["open", "high", "low", "close"]].to_numpy(dtype=np.float64)
-    volume = frame["volume"].to_numpy(dtype=np.float64)
+    prices, volume = bars[:, :4], bars[:, 4]
     if not np.isfinite(prices).all() or (prices <= 0).any():
         return "a price is missing, infinite or not positive"
     if not np.isfinite(volume).all() or (volume < 0).any():
@@ -285,6 +301,13 @@ class MarketView:
         cols = self._market._type_columns[asset_type]
         return 0 if row < 0 else int((self._market._asof[row, cols] >= 0).sum())
 
+    def column_mask(self, tickers: Iterable[str]) -> np.ndarray:
+        """A boolean per market column, True for the given tickers (fast membership tests)."""
+        mask = np.zeros(len(self._market.tickers), dtype=bool)
+        column = self._market._column
+        mask[[column[t] for t in tickers if t in column]] = True
+        return mask
+
     def type_has_bar(self, asset_type: AssetType) -> bool:
         """True when some asset of this class has a bar on the class's current date."""
         return len(self._on_current(asset_type)[0]) > 0
@@ -297,7 +320,7 @@ class MarketView:
         bar_index = flat - f.offsets[cols]
         return ScanSnapshot(
             asset_type=asset_type, bar_date=self._current[asset_type],
-            assets=tuple(m.histories[m.tickers[j]].asset for j in cols),
+            columns=cols, assets=m._assets[cols], tickers=m._ticker_array[cols], market_cap=m._caps[cols],
             momentum=f.momentum[flat], adv20_usd=f.adv20_usd[flat], rsi14=f.rsi14[flat],
             surge_ratio=f.surge_ratio[flat], close=f.close[flat],
             has_score=(bar_index >= MIN_SCORE_BARS - 1) & np.isfinite(f.momentum[flat]),

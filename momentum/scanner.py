@@ -5,6 +5,7 @@ import logging
 from collections import Counter
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
 from datetime import date
 
 import numpy as np
@@ -26,6 +27,11 @@ class ScanCache:
     refs: Mapping[AssetType, tuple[float, ...]]    # sorted M of each class's eligible assets
 
 
+class ScoredTicker(NamedTuple):
+    ticker: str
+    score: float
+
+
 @dataclass(frozen=True, slots=True)
 class ScanResult:
     """The candidates of one day and how the universe was filtered to them."""
@@ -33,10 +39,16 @@ class ScanResult:
     day: date
     full_scan: bool
     candidates: tuple[Candidate, ...]   # after R3.6: not held, by score, at most max_candidates
-    passed: tuple[Candidate, ...]       # every asset at or above the threshold, before R3.6
+    passed_tickers: np.ndarray          # every asset at or above the threshold, by score
+    passed_scores: np.ndarray
     eligible: Mapping[AssetType, int]
     filtered: Mapping[str, int] = field(default_factory=dict)  # reason -> number of assets
     cache: ScanCache | None = None
+
+    @property
+    def passed(self) -> tuple[ScoredTicker, ...]:
+        return tuple(ScoredTicker(t, s) for t, s in
+                     zip(self.passed_tickers.tolist(), self.passed_scores.tolist()))
 
 
 def momentum_score(m: np.ndarray | float, ref_sorted: np.ndarray) -> np.ndarray:
@@ -62,9 +74,7 @@ def eligible_mask(snap: ScanSnapshot, cfg: ScannerConfig) -> tuple[np.ndarray, C
     why["short history (R2.7)"] += int((~scored).sum())
     if snap.asset_type is AssetType.CRYPTO:
         return _top_crypto(snap, scored, cfg.crypto_top_n, why), why
-    caps = np.array([np.nan if a.market_cap is None else a.market_cap for a in snap.assets],
-                    dtype=np.float64)
-    cap_ok = caps >= cfg.stock_min_market_cap          # unknown (NaN) cap fails
+    cap_ok = snap.market_cap >= cfg.stock_min_market_cap          # unknown (NaN) cap fails
     adv_ok = snap.adv20_usd >= cfg.stock_min_volume
     why["market cap below minimum or unknown"] += int((scored & ~cap_ok).sum())
     why["ADV20 below minimum"] += int((scored & cap_ok & ~adv_ok).sum())
@@ -74,11 +84,20 @@ def eligible_mask(snap: ScanSnapshot, cfg: ScannerConfig) -> tuple[np.ndarray, C
 def _top_crypto(snap: ScanSnapshot, scored: np.ndarray, top_n: int, why: Counter[str]) -> np.ndarray:
     idx = np.flatnonzero(scored)
     # ADV20 descending, ties by ticker ascending (R3.2)
-    order = sorted(idx, key=lambda i: (-snap.adv20_usd[i], snap.assets[i].ticker))
+    order = idx[np.lexsort((snap.tickers[idx], -snap.adv20_usd[idx]))]
     mask = np.zeros(len(snap.assets), dtype=bool)
     mask[order[:top_n]] = True
     why[f"outside the top {top_n} crypto by ADV20"] += max(0, len(order) - top_n)
     return mask
+
+
+@dataclass(frozen=True, slots=True)
+class _Passed:
+    """The assets of one class at or above the threshold: snapshot rows and their scores."""
+
+    snap: ScanSnapshot
+    rows: np.ndarray
+    scores: np.ndarray
 
 
 class AssetScanner:
@@ -92,21 +111,27 @@ class AssetScanner:
         """Scan on the view's day: a full scan when due, else re-score the cached candidates."""
         full = is_full_scan_day(view.day, cache, self.cfg.rescan_interval_days)
         if full:
-            passed, eligible, why, new_cache = self._full_scan(view)
-            logger.debug("full scan on %s: %d passed", view.day, len(passed))
+            groups, eligible, why, new_cache = self._full_scan(view)
+            logger.debug("full scan on %s", view.day)
         else:
-            passed, eligible, why, new_cache = self._rescore(view, cache)
+            assert cache is not None
+            groups, eligible, why, new_cache = self._rescore(view, cache)
             logger.debug("cache hit on %s (full scan %s)", view.day, cache.full_scan_date)
-        kept = sorted((c for c in passed if c.ticker not in exclude),
-                      key=lambda c: (-c.score, c.ticker))
-        why["already held or ordered"] += len(passed) - len(kept)
-        return ScanResult(day=view.day, full_scan=full,
-                          candidates=tuple(kept[: self.cfg.max_candidates]),
-                          passed=tuple(sorted(passed, key=lambda c: (-c.score, c.ticker))),
+        tickers, scores, pick = _ranked(groups)
+        chosen: list[Candidate] = []
+        held = 0
+        for k in range(len(tickers)):
+            if tickers[k] in exclude:
+                held += 1
+            elif len(chosen) < self.cfg.max_candidates:
+                chosen.append(pick(k))
+        why["already held or ordered"] += held
+        return ScanResult(day=view.day, full_scan=full, candidates=tuple(chosen),
+                          passed_tickers=tickers, passed_scores=scores,
                           eligible=eligible, filtered=dict(why), cache=new_cache)
 
     def _full_scan(self, view: MarketView):
-        passed: list[Candidate] = []
+        groups: list[_Passed] = []
         eligible: dict[AssetType, int] = {}
         refs: dict[AssetType, tuple[float, ...]] = {}
         why: Counter[str] = Counter()
@@ -116,35 +141,54 @@ class AssetScanner:
             mask, reasons = eligible_mask(snap, self.cfg)
             why.update(reasons)
             ref = np.sort(snap.momentum[mask])
-            refs[asset_type] = tuple(float(x) for x in ref)
+            refs[asset_type] = tuple(ref.tolist())
             eligible[asset_type] = int(mask.sum())
-            passed += self._above_threshold(snap, mask, ref, why)
-        cache = ScanCache(full_scan_date=view.day,
-                          candidates=tuple(sorted(c.ticker for c in passed)), refs=refs)
-        return passed, eligible, why, cache
+            groups.append(self._above_threshold(snap, mask, ref, why))
+        stored = sorted(t for g in groups for t in g.snap.tickers[g.rows].tolist())
+        cache = ScanCache(full_scan_date=view.day, candidates=tuple(stored), refs=refs)
+        return groups, eligible, why, cache
 
-    def _rescore(self, view: MarketView, cache: ScanCache | None):
-        assert cache is not None  # only called on cache-hit days
-        stored = set(cache.candidates)
-        passed: list[Candidate] = []
+    def _rescore(self, view: MarketView, cache: ScanCache):
+        stored = view.column_mask(cache.candidates)
+        groups: list[_Passed] = []
         why: Counter[str] = Counter()
         for asset_type in SCANNED_TYPES:
             snap = view.snapshot(asset_type)
-            mask = np.array([a.ticker in stored for a in snap.assets], dtype=bool) & snap.has_score
+            mask = stored[snap.columns] & snap.has_score
             ref = np.asarray(cache.refs.get(asset_type, ()), dtype=np.float64)
-            passed += self._above_threshold(snap, mask, ref, why)
+            groups.append(self._above_threshold(snap, mask, ref, why))
         eligible = {t: len(cache.refs.get(t, ())) for t in SCANNED_TYPES}
-        return passed, eligible, why, cache
+        return groups, eligible, why, cache
 
     def _above_threshold(self, snap: ScanSnapshot, mask: np.ndarray, ref: np.ndarray,
-                         why: Counter[str]) -> list[Candidate]:
+                         why: Counter[str]) -> _Passed:
         idx = np.flatnonzero(mask)
         if not len(idx) or not len(ref):
-            return []
+            return _Passed(snap, idx[:0], np.array([]))
         scores = momentum_score(snap.momentum[idx], ref)
         keep = scores >= self.cfg.momentum_threshold
         why["score below threshold"] += int((~keep).sum())
-        return [_candidate(snap, int(i), float(s)) for i, s, k in zip(idx, scores, keep) if k]
+        return _Passed(snap, idx[keep], scores[keep])
+
+
+def _ranked(groups: list[_Passed]):
+    """Passed assets of every class by score descending, ticker ascending (R3.6).
+
+    Returns (tickers, scores, pick) where pick(k) builds the Candidate of rank k: only the few
+    that are kept are ever built.
+    """
+    tickers = np.concatenate([g.snap.tickers[g.rows] for g in groups])
+    scores = np.concatenate([g.scores for g in groups])
+    owner = np.concatenate([np.full(len(g.rows), i, dtype=np.intp) for i, g in enumerate(groups)])
+    within = np.concatenate([np.arange(len(g.rows), dtype=np.intp) for g in groups])
+    order = np.lexsort((tickers, -scores))
+    tickers, scores, owner, within = tickers[order], scores[order], owner[order], within[order]
+
+    def pick(k: int) -> Candidate:
+        g = groups[owner[k]]
+        return _candidate(g.snap, int(g.rows[within[k]]), float(scores[k]))
+
+    return tickers, scores, pick
 
 
 def _candidate(snap: ScanSnapshot, i: int, score: float) -> Candidate:
