@@ -11,9 +11,7 @@ import html
 import io
 import json
 import logging
-import os
 import re
-import tempfile
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from momentum.config import ExitConfig
 from momentum.domain import Rejection, Trade
+from momentum.files import write_atomic
 from momentum.metrics import benchmark_stats, summarize
 from momentum.money import money_str
 from momentum.report_charts import (drawdown_figure, equity_figure, figure_html,
@@ -77,22 +76,6 @@ def _exit_config_from(config_summary: dict | None) -> ExitConfig | None:
 
 
 # ---------------------------------------------------------------- files
-def write_atomic(path: Path, text: str) -> Path:
-    """Write `text` to a temporary file beside `path`, then rename it over `path`."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; outputs are meant to be read by others
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def _csv_text(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")

@@ -126,16 +126,41 @@ class TradingConfig(_Section):
 
 class AlertsConfig(_Section):
     email_enabled: bool = False
-    email_address: str | None = None
+    email_address: str | None = None          # recipient
     slack_webhook: SecretStr | None = None
     alert_on_entry: bool = True
     alert_on_exit: bool = True
     alert_on_risk_limit: bool = True
+    alert_on_performance: bool = True
+    smtp_host: str = "localhost"
+    smtp_port: int = Field(default=587, gt=0, lt=65536)
+    smtp_starttls: bool = True
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    email_from: str | None = None             # default: smtp_user, else momentum@localhost
+    throttle_minutes: float = Field(default=60, ge=0)
+    timeout_seconds: float = Field(default=10, gt=0)
+    good_day_return: float = Field(default=0.05, gt=0)
+    bad_day_return: float = Field(default=-0.02, lt=0)
+    daily_loss_warning: float = Field(default=0.8, gt=0, le=1)   # share of max_daily_loss
+    sector_warning: float = Field(default=0.9, gt=0, le=1)       # share of max_sector_exposure
 
-    @field_validator("slack_webhook", mode="before")
+    @field_validator("slack_webhook", "smtp_password", mode="before")
     @classmethod
-    def _blank_webhook_is_none(cls, v: Any) -> Any:
+    def _blank_secret_is_none(cls, v: Any) -> Any:
         return None if v in ("", None) else v
+
+    @field_validator("smtp_user", "email_address", "email_from", mode="before")
+    @classmethod
+    def _blank_is_none(cls, v: Any) -> Any:
+        return None if v == "" else v
+
+    @model_validator(mode="after")
+    def _email_needs_recipient(self) -> "AlertsConfig":
+        if self.email_enabled and not self.email_address:
+            raise ValueError("email_enabled is true but email_address is not set; set the "
+                             "recipient or set email_enabled: false")
+        return self
 
 
 class LogLevel(str, Enum):
@@ -149,7 +174,9 @@ class LoggingConfig(_Section):
     level: LogLevel = LogLevel.INFO
     log_file: str = "logs/momentum_strategy.log"
     save_daily_snapshots: bool = True
-    snapshot_dir: str = "snapshots/"
+    snapshot_dir: str = "snapshots/"     # paper-trading state (the default --state-dir)
+    report_dir: str = "reports/"         # daily reports and validation reports
+    keep_days: int = Field(default=30, gt=0)  # daily log rotation keeps this many files
 
 
 class SyntheticConfig(_Section):
@@ -208,7 +235,7 @@ class StrategyConfig(_Section):
 
     def secrets(self) -> list[str]:
         """Secret values to mask in logs and files."""
-        found = [self.api.tiingo_api_key, self.alerts.slack_webhook]
+        found = [self.api.tiingo_api_key, self.alerts.slack_webhook, self.alerts.smtp_password]
         return [s.get_secret_value() for s in found if s is not None and s.get_secret_value()]
 
     def redacted(self) -> dict[str, Any]:

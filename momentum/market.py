@@ -240,7 +240,7 @@ class MarketView:
         """The bar date this class is decided on: `day`, or yesterday while today's UTC crypto bar
         is still forming at the source (a 16:05 ET run sees yesterday's crypto bar)."""
         cut = self._market.complete_through.get(asset_type)
-        if cut is not None and cut == self.day - timedelta(days=1):
+        if asset_type is AssetType.CRYPTO and cut is not None and cut == self.day - timedelta(days=1):
             return cut
         return self.day
 

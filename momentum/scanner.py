@@ -191,6 +191,21 @@ def _ranked(groups: list[_Passed]):
     return tickers, scores, pick
 
 
+def held_scores(view: MarketView, cache: ScanCache | None,
+                tickers: Collection[str]) -> dict[str, float | None]:
+    """Today's momentum score of each ticker against its class's stored ref (None: no score)."""
+    out: dict[str, float | None] = {t: None for t in tickers}
+    if cache is None:
+        return out
+    for asset_type in SCANNED_TYPES:
+        snap = view.snapshot(asset_type)
+        ref = np.asarray(cache.refs.get(asset_type, ()), dtype=np.float64)
+        for i, ticker in enumerate(snap.tickers.tolist()):
+            if ticker in out and snap.has_score[i] and len(ref):
+                out[ticker] = float(momentum_score(snap.momentum[i], ref)[0])
+    return out
+
+
 def _candidate(snap: ScanSnapshot, i: int, score: float) -> Candidate:
     a = snap.assets[i]
     return Candidate(ticker=a.ticker, asset_type=a.asset_type, sector=a.sector, score=score,

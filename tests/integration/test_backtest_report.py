@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from plotly.offline import get_plotlyjs
 
-from momentum.backtest_report import write_atomic, write_backtest_outputs
+from momentum.backtest_report import write_backtest_outputs
+from momentum.files import write_atomic
 from momentum.backtester import BacktestResult, run_backtest
 from momentum.config import StrategyConfig, load_config
 from momentum.csv_source import CsvDirectorySource

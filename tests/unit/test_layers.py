@@ -10,7 +10,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "momentum"
 
-TYPES = {"errors", "domain", "money", "config", "clock"}
+TYPES = {"errors", "domain", "money", "config", "clock", "files"}
 RULES = {"indicators", "market", "scanner", "signals", "risk", "broker", "portfolio", "metrics"}
 ENGINE = {"engine"}
 RUNNERS = {"backtester", "paper"}
@@ -18,14 +18,14 @@ DATA = {"data", "calendar"}
 
 ALLOWED: dict[str, set[str]] = {
     # types
-    "errors": set(), "clock": set(), "domain": {"errors"}, "money": {"domain"},
+    "errors": set(), "clock": set(), "files": set(), "domain": {"errors"}, "money": {"domain"},
     "config": {"domain", "errors"},
     # pure rules: types and other rules; `market` builds itself from a source's frames
     **{m: TYPES | RULES | {"data"} for m in RULES},
     # the one daily step
     "engine": TYPES | RULES,
     # runners
-    **{m: TYPES | RULES | ENGINE | {"calendar", "state", "data"} for m in RUNNERS},
+    **{m: TYPES | RULES | ENGINE | {"calendar", "state", "state_codec", "data"} for m in RUNNERS},
     # edges: types, the data protocol and the calendar, and their own helpers
     "data": TYPES, "calendar": TYPES,
     "csv_source": TYPES | DATA, "synthetic": TYPES | DATA,
@@ -36,6 +36,9 @@ ALLOWED: dict[str, set[str]] = {
     "backtest_report": TYPES | {"metrics", "report_charts", "market"},
     "report_charts": TYPES | {"metrics", "market", "signals"},
     "console": TYPES | {"scanner"},
+    # saved state: encodes the engine's state objects; only runners use it
+    "state_codec": TYPES | RULES | ENGINE,
+    "state": TYPES | RULES | ENGINE | {"state_codec"},
 }
 ALLOWED_EXTRA: dict[str, set[str]] = {}
 
