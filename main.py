@@ -2,6 +2,8 @@
 
     python main.py scan [--date D]                        the momentum candidates of a day
     python main.py backtest --start D --end D             replay the rules over history
+    python main.py paper --init | --run | --report | --export DIR
+                                                          paper trading, one saved day at a time
 
 Run `python main.py <command> --help` for the options of each command.
 """
@@ -19,21 +21,27 @@ from pathlib import Path
 from typing import Any
 
 from logging_config import setup_logging
-from momentum.backtest_report import write_backtest_outputs
+from momentum.alerts import Alert, build_alerts, dispatcher_from_config
+from momentum.backtest_report import (equity_csv, rejections_csv, trades_csv,
+                                      write_backtest_outputs)
 from momentum.backtester import BacktestResult, run_backtest
-from momentum.calendar import step_days
+from momentum.calendar import NEW_YORK, completed_through, is_nyse_session, step_days
+from momentum.daily_report import render_daily_report, write_daily_report
 from momentum.clock import Clock, SystemClock
 from momentum.config import DEFAULT_CONFIG_PATH, StrategyConfig, load_config
 from momentum.console import make_console, scan_counts, scan_table, step_progress, summary_table
 from momentum.data import MarketDataSource
 from momentum.domain import AssetType, DayResult, EntryOrder, Fill, Trade
 from momentum.engine import EngineState, Rules, decide_entries, process_bars, run_day
-from momentum.errors import ConfigError, MomentumError
+from momentum.errors import ConfigError, MomentumError, StateError
 from momentum.market import Market
 from momentum.metrics import summarize
 from momentum.money import money_str, to_money
-from momentum.scanner import ScanResult
+from momentum.paper import PaperRunOutcome, PaperTrader
+from momentum.scanner import ScanResult, held_scores
 from momentum.sources import build_source, choose_source
+from momentum.files import write_atomic
+from momentum.state import PaperMeta, StateStore
 
 logger = logging.getLogger("momentum.main")
 
@@ -59,7 +67,7 @@ class MomentumStrategy:
 
     def __init__(self, config_path: str | Path | None = None, data_dir: str | Path | None = None,
                  mode: str = "backtest", clock: Clock | None = None,
-                 config: StrategyConfig | None = None) -> None:
+                 config: StrategyConfig | None = None, state_dir: str | Path | None = None) -> None:
         self.config_path = Path(config_path) if config_path else DEFAULT_CONFIG_PATH
         self.data_dir = Path(data_dir) if data_dir else None
         self.mode = mode
@@ -74,8 +82,28 @@ class MomentumStrategy:
         self.tiingo_client: Any = None
         self.market: Market | None = None
         self.state = EngineState.start(to_money(self.config.risk.initial_capital))
+        self.state_dir = Path(state_dir or self.config.logging.snapshot_dir)
+        self.store = StateStore(self.state_dir, keep_all=self.config.logging.save_daily_snapshots)
+        self.paper = PaperTrader(self.config, self.store, self.rules)
+        self.meta: PaperMeta | None = None
+        self._dispatcher = None
 
     # ------------------------------------------------------------ set-up
+    def setup_logging(self, verbose: bool = False, quiet: bool = False,
+                      alerts_on_errors: bool = False) -> str:
+        """Log files under the configured folder, secrets masked, ERRORs alerted if asked (7.2.7)."""
+        level = "DEBUG" if verbose else self.config.logging.level.value
+        sink = (lambda alert: self.send_alerts([alert])) if alerts_on_errors else None
+        return setup_logging(level, quiet=quiet, log_dir=Path(self.config.logging.log_file).parent,
+                             keep_days=self.config.logging.keep_days,
+                             secrets=self.config.secrets(), alert_sink=sink)
+
+    def report_requests(self) -> None:
+        """Log how many requests the data source made (Tiingo budgets count them)."""
+        count = getattr(self.source, "request_count", None)
+        if count is not None:
+            logger.info("%s requests made by this command: %d", self.source.name, count)
+
     def load_config(self, config_path: str | Path) -> StrategyConfig:
         """Load and validate the YAML configuration (raises ConfigError with one line per mistake)."""
         return load_config(config_path)
@@ -109,8 +137,9 @@ class MomentumStrategy:
     def load_market(self, end: date | None = None) -> Market:
         """Every asset's whole history up to `end` (R1.4), with indicators computed once."""
         source = self.require_components()
+        now = self.clock.now()
         market = Market.load(source, start=None, end=end,
-                             complete_through=getattr(source, "complete_through", None))
+                             complete_through={t: completed_through(t, now) for t in AssetType})
         if not market.histories:
             raise MomentumError("the data source returned no bars"
                                 + (f" up to {end}" if end else "") + "; check the dates and the data")
@@ -169,6 +198,95 @@ class MomentumStrategy:
     def trade_log(self) -> list[Trade]:
         """Every position taken: closed trades, then open ones."""
         return self.state.portfolio.trades()
+
+    # ------------------------------------------------------------ reports, alerts, state
+    def generate_daily_report(self, day: date, result: DayResult | None = None) -> str:
+        """Render the end-of-day report (7.1.9), save it under reports/, and return its text."""
+        scores = None
+        if self.market is not None:
+            scores = held_scores(self.market.until(day), self.state.scan_cache,
+                                 list(self.state.portfolio.positions))
+        kwargs = dict(data_dates=result.data_dates if result else None, held_scores=scores)
+        text = render_daily_report(day, self.state, self.config, self.clock.now(), **kwargs)
+        write_daily_report(text, Path(self.config.logging.report_dir), day)
+        if sys.stdout.isatty() and self.mode == "paper":
+            print(render_daily_report(day, self.state, self.config, self.clock.now(),
+                                      color=True, **kwargs))
+        return text
+
+    def send_alerts(self, alerts: list[Alert]) -> Any:
+        """Deliver alerts to every configured channel (throttled; failures are only logged)."""
+        if self._dispatcher is None:
+            self._dispatcher = dispatcher_from_config(self.config, self.state_dir, self.clock)
+        return self._dispatcher.send(alerts)
+
+    def save_state(self, filepath: str | Path | None = None) -> Path:
+        """Persist the state atomically (to `filepath`, or as the directory's next snapshot)."""
+        if self.meta is None:
+            raise StateError("no paper portfolio is loaded; run `paper --init` first")
+        if filepath is None:
+            return self.store.save(self.state, self.meta, self.clock.now())
+        store = StateStore(Path(filepath).parent)
+        path = store.save(self.state, self.meta, self.clock.now())
+        Path(path).replace(filepath)
+        return Path(filepath)
+
+    def load_state(self, filepath: str | Path | None = None) -> bool:
+        """Load and verify a saved state (the latest one by default); False, logged, on failure."""
+        try:
+            saved = self.paper.load(str(filepath) if filepath else None)
+        except MomentumError as e:
+            logger.error("cannot load the state: %s", e)
+            return False
+        self.state, self.meta = saved.engine, saved.meta
+        return True
+
+    # ------------------------------------------------------------ paper trading
+    def paper_init(self, capital: Decimal | None, start: date | None, force: bool) -> PaperMeta:
+        """Create a paper portfolio (7.2.2) starting at `start` (default: today in New York)."""
+        choice = choose_source(self.config, self.data_dir)
+        first = start or self.clock.now().astimezone(NEW_YORK).date()
+        amount = capital if capital is not None else to_money(self.config.risk.initial_capital)
+        saved = self.paper.init(amount, first, choice.name, self.clock.now(), force=force)
+        self.state, self.meta = saved.engine, saved.meta
+        return saved.meta
+
+    def paper_run(self, target: date | None = None,
+                  from_snapshot: str | None = None) -> PaperRunOutcome:
+        """Run paper trading through `target` (default: the latest completed session)."""
+        with self.store.lock():
+            self.paper.load(from_snapshot)  # fail fast on a bad state, before any download
+            market = self.load_market(end=target)
+            day = target or last_step_day(market, self.clock.now().astimezone(NEW_YORK).date())
+            self._require_bars(market, day)
+
+            def on_day(result: DayResult, state: EngineState) -> None:
+                self.state = state
+                self.generate_daily_report(result.day, result)
+                self.send_alerts(build_alerts(result, state, self.config))
+
+            outcome = self.paper.run(market, day, self.clock.now(), on_day, from_snapshot)
+        if outcome.state is not None:
+            self.state = outcome.state
+        return outcome
+
+    @staticmethod
+    def _require_bars(market: Market, day: date) -> None:
+        """Refuse a session whose stock bars the source does not have yet."""
+        if market.has_type(AssetType.STOCK) and is_nyse_session(day):
+            view = market.until(day)
+            if not view.type_has_bar(AssetType.STOCK):
+                raise MomentumError(f"no stock bars for {day} yet (the data ends "
+                                    f"{market.last_date}); run after the session's data is out")
+
+    def paper_export(self, out_dir: Path) -> list[Path]:
+        """Write the paper portfolio's trades/equity/rejections CSV in the backtest's format."""
+        saved = self.paper.load()
+        out_dir.mkdir(parents=True, exist_ok=True)
+        files = {"trades.csv": trades_csv(saved.engine.portfolio.trades()),
+                 "equity.csv": equity_csv(saved.engine.equity_curve),
+                 "rejections.csv": rejections_csv(saved.engine.rejections)}
+        return [write_atomic(out_dir / name, text) for name, text in files.items()]
 
     # ------------------------------------------------------------ backtest
     def run_backtest(self, start: date, end: date, on_step=None) -> BacktestResult:
@@ -246,6 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_scan(sub)
     _add_backtest(sub)
+    _add_paper(sub)
     return parser
 
 
@@ -277,21 +396,121 @@ def _add_backtest(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=cmd_backtest)
 
 
+def positive_amount(text: str) -> Decimal:
+    """argparse type: a positive amount of money."""
+    try:
+        value = Decimal(text.replace(",", "").replace("_", ""))
+    except ArithmeticError:
+        value = None
+    if value is None or not value.is_finite() or value <= 0:
+        raise argparse.ArgumentTypeError(f"invalid amount {text!r}: write a positive number, "
+                                         f"e.g. 10000")
+    return value
+
+
+def _add_paper(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "paper", help="paper trading: the backtest's daily step on the latest data, day by day",
+        description="Simulated trading with a saved portfolio. The daily step is the backtest's "
+                    "own; after each session the state is saved atomically, so a crash or a "
+                    "missed day is resumed by simply running again.",
+        epilog="Typical use: `paper --init --capital 10000` once, then `paper --run` after each "
+               "close (cron: 4:05 PM ET on trading days).")
+    action = p.add_mutually_exclusive_group(required=True)
+    action.add_argument("--init", action="store_true",
+                        help="create a new paper portfolio (refuses to replace one without --force)")
+    action.add_argument("--run", action="store_true",
+                        help="run every session since the last saved one, up to --date")
+    action.add_argument("--report", action="store_true",
+                        help="print the portfolio's status from the saved state (no network)")
+    action.add_argument("--export", metavar="DIR",
+                        help="write trades.csv, equity.csv and rejections.csv in the backtest's "
+                             "format to DIR")
+    p.add_argument("--date", type=iso_date, metavar="YYYY-MM-DD",
+                   help="--init: the first session of the portfolio (default: today); --run: the "
+                        "last session to run (default: the latest completed session)")
+    p.add_argument("--capital", type=positive_amount, metavar="N",
+                   help="--init: starting cash (default: risk.initial_capital of the config)")
+    p.add_argument("--force", action="store_true", help="--init: replace an existing portfolio")
+    p.add_argument("--from-snapshot", metavar="FILE",
+                   help="--run: resume from this snapshot instead of the latest (after a corrupt "
+                        "file; the error message names the one to use)")
+    p.add_argument("--state-dir", metavar="DIR",
+                   help="where the portfolio's state lives (default: logging.snapshot_dir of the "
+                        "config); use one per portfolio")
+    _add_common(p)
+    p.set_defaults(handler=cmd_paper)
+
+
+def cmd_paper(args: argparse.Namespace) -> int:
+    for flag, allowed in (("capital", args.init), ("force", args.init),
+                          ("from_snapshot", args.run), ("date", args.init or args.run)):
+        if getattr(args, flag) not in (None, False) and not allowed:
+            raise ConfigError(f"--{flag.replace('_', '-')} does not apply here; see "
+                              f"`python main.py paper --help`")
+    strategy = make_strategy(args, "paper")
+    console = make_console()
+    if args.init:
+        meta = strategy.paper_init(args.capital, args.date, args.force)
+        console.print(f"Paper portfolio created in {strategy.state_dir}/ with "
+                      f"${strategy.state.portfolio.cash:,.2f}; first session {meta.start_date} "
+                      f"or the next one. Run `python main.py paper --run` after each close.")
+        return ExitCode.OK
+    if args.export:
+        paths = strategy.paper_export(Path(args.export))
+        console.print("Wrote " + ", ".join(str(p) for p in paths))
+        return ExitCode.OK
+    if args.report:
+        saved = strategy.paper.load()
+        strategy.state, strategy.meta = saved.engine, saved.meta
+        day = saved.engine.last_step or saved.meta.start_date
+        console.print(render_daily_report(day, saved.engine, strategy.config,
+                                          strategy.clock.now(), color=sys.stdout.isatty()))
+        return ExitCode.OK
+    outcome = strategy.paper_run(args.date, args.from_snapshot)
+    if outcome.already_done:
+        console.print(f"{outcome.target} is already done; nothing to run.")
+    elif not outcome.days:
+        console.print(f"No trading session to run up to {outcome.target}.")
+    else:
+        last = outcome.days[-1]
+        console.print(f"Ran {len(outcome.days)} session(s) {outcome.days[0].day} .. {last.day}: "
+                      f"equity ${last.equity:,.2f}, cash ${last.cash:,.2f}; reports in "
+                      f"{strategy.config.logging.report_dir}")
+    strategy.report_requests()
+    return ExitCode.OK
+
+
+def make_strategy(args: argparse.Namespace, mode: str) -> MomentumStrategy:
+    """Load the config, then log to its files with its secrets masked."""
+    strategy = MomentumStrategy(args.config, args.data_dir, mode=mode,
+                                state_dir=getattr(args, "state_dir", None))
+    strategy.setup_logging(args.verbose, quiet=_quiet(args), alerts_on_errors=(mode == "paper"))
+    return strategy
+
+
 def cmd_scan(args: argparse.Namespace) -> int:
-    strategy = MomentumStrategy(args.config, args.data_dir, mode="scan")
+    strategy = make_strategy(args, "scan")
     result = strategy.scan_and_select_candidates(args.date)
     signals = {s.ticker for s in strategy.signal_generator.entry_signals(result.candidates)}
     console = make_console()
     console.print(scan_table(result, signals))
     for line in scan_counts(result):
         console.print(line)
+    estimate = getattr(strategy.source, "estimate_cold_start_requests", None)
+    if estimate is not None:
+        api = strategy.config.api
+        console.print(f"Tiingo: this scan made {strategy.source.request_count} requests; a cold "
+                      f"start of this universe costs {estimate()} (plan budget "
+                      f"{api.requests_per_hour}/hour, {api.requests_per_day}/day)")
+    strategy.report_requests()
     return ExitCode.OK
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:
     if args.end < args.start:
         raise ConfigError(f"--end {args.end} is before --start {args.start}; swap them")
-    strategy = MomentumStrategy(args.config, args.data_dir, mode="backtest")
+    strategy = make_strategy(args, "backtest")
     out_dir = Path(args.output or f"output/backtest_{args.start}_{args.end}")
     market = strategy.load_market(end=args.end)
     total = len(step_days(args.start, min(args.end, market.last_date or args.end),
@@ -306,16 +525,20 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     console = make_console()
     console.print(summary_table(summary))
     console.print(f"Results in {out_dir}/: " + ", ".join(sorted(p.name for p in paths.values())))
+    strategy.report_requests()
     return ExitCode.OK
+
+
+def _quiet(args: argparse.Namespace) -> bool:
+    # A backtest logs a line per trade and rejection: on the console only with -v (files get all).
+    return args.quiet or (args.command == "backtest" and not args.verbose)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line, run the command, map errors to exit codes."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    # A backtest logs a line per trade and rejection: on the console only with -v.
-    quiet = args.quiet or (args.command == "backtest" and not args.verbose)
-    setup_logging("DEBUG" if args.verbose else "INFO", quiet=quiet)
+    setup_logging("DEBUG" if args.verbose else "INFO", quiet=_quiet(args))
     try:
         return int(args.handler(args))
     except MomentumError as e:

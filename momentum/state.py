@@ -210,10 +210,18 @@ class StateStore:
             handle.truncate()
             handle.write(str(os.getpid()))
             handle.flush()
+            self._remove_stale_temp_files()
             try:
                 yield
             finally:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+    def _remove_stale_temp_files(self) -> None:
+        """Temp files a killed run left behind (we hold the lock: nobody else is writing)."""
+        for leftover in self.dir.glob(".*.tmp"):
+            logger.info("removing %s, left by an interrupted run", leftover.name)
+            leftover.unlink(missing_ok=True)
 
 
 def _safe_name(name: Any) -> str:

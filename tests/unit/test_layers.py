@@ -36,6 +36,8 @@ ALLOWED: dict[str, set[str]] = {
     "backtest_report": TYPES | {"metrics", "report_charts", "market"},
     "report_charts": TYPES | {"metrics", "market", "signals"},
     "console": TYPES | {"scanner"},
+    "daily_report": TYPES,
+    "alerts": TYPES,
     # saved state: encodes the engine's state objects; only runners use it
     "state_codec": TYPES | RULES | ENGINE,
     "state": TYPES | RULES | ENGINE | {"state_codec"},
