@@ -206,7 +206,8 @@ class MomentumStrategy:
         if self.market is not None:
             scores = held_scores(self.market.until(day), self.state.scan_cache,
                                  list(self.state.portfolio.positions))
-        kwargs = dict(data_dates=result.data_dates if result else None, held_scores=scores)
+        kwargs = dict(data_dates=result.data_dates if result else None, held_scores=scores,
+                      data_problems=result.skipped if result else ())
         text = render_daily_report(day, self.state, self.config, self.clock.now(), **kwargs)
         write_daily_report(text, Path(self.config.logging.report_dir), day)
         if sys.stdout.isatty() and self.mode == "paper":

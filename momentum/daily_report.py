@@ -65,12 +65,14 @@ class _Ctx:
 def render_daily_report(day: date, state: EngineState, cfg: StrategyConfig, now: datetime, *,
                         data_dates: Mapping[str, date] | None = None,
                         held_scores: Mapping[str, float | None] | None = None,
+                        data_problems: Sequence[str] = (),
                         color: bool = False) -> str:
     """Render the end-of-day report of the step of `day` (R7.4) from the state after that step.
 
     `data_dates` maps an asset type ("stock", "crypto") to the bar date it used; `held_scores`
-    maps a held ticker to today's momentum score (None = not scorable today). `now` must be
-    timezone-aware; it is printed, never read from a clock.
+    maps a held ticker to today's momentum score (None = not scorable today); `data_problems`
+    lists assets left out today ("TICKER: why"). `now` must be timezone-aware; it is printed,
+    never read from a clock.
     """
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be timezone-aware, e.g. datetime.now(timezone.utc)")
@@ -78,7 +80,7 @@ def render_daily_report(day: date, state: EngineState, cfg: StrategyConfig, now:
     title = f"Momentum Daily Report - {day.isoformat()} - generated {now.isoformat()}"
     lines = [ctx.paint(title, BOLD), "=" * len(title)]
     sections = (_summary(ctx, data_dates or {}), _open_positions(ctx), _activity(ctx),
-                _risk(ctx), _upcoming(ctx), _alerts(ctx, held_scores or {}))
+                _risk(ctx), _upcoming(ctx), _alerts(ctx, held_scores or {}, data_problems))
     for heading, body in zip(HEADINGS, sections, strict=True):
         lines += ["", ctx.paint(heading, BOLD), "-" * len(heading), *body]
     return "\n".join(line.rstrip() for line in lines) + "\n"
@@ -277,8 +279,10 @@ def _upcoming(ctx: _Ctx) -> list[str]:
 
 
 # ---------------------------------------------------------------- 6. alerts and warnings
-def _alerts(ctx: _Ctx, held_scores: Mapping[str, float | None]) -> list[str]:
-    found = [*_limit_alerts(ctx), *_position_alerts(ctx, held_scores)]
+def _alerts(ctx: _Ctx, held_scores: Mapping[str, float | None],
+            data_problems: Sequence[str]) -> list[str]:
+    found = [*_limit_alerts(ctx), *_position_alerts(ctx, held_scores),
+             *((f"data: {problem} (left out today)", YELLOW) for problem in data_problems)]
     if not found:
         return ["  none"]
     return ["  " + ctx.paint(f"! {text}", tone) for text, tone in found]

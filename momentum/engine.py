@@ -84,7 +84,8 @@ def run_day(day: date, state: EngineState, view: MarketView, rules: Rules) -> Da
     if state.last_step is not None and day <= state.last_step:
         raise StateError(f"{day} is not after the last step {state.last_step}")
     result = DayResult(day=day, previous_equity=state.previous_equity,
-                       data_dates={t.value: view.current_date(t) for t in SCANNED_TYPES})
+                       data_dates={t.value: view.current_date(t) for t in SCANNED_TYPES},
+                       skipped=[f"{t}: {why}" for t, why in sorted(view.skipped.items())])
     had_bar = process_bars(state, view, rules, result)
     settle_orders(state, view, rules, had_bar, result)
     mark_to_market(state, result)

@@ -244,6 +244,11 @@ class MarketView:
             return cut
         return self.day
 
+    @property
+    def skipped(self) -> dict[str, str]:
+        """Assets whose data could not be loaded for this run: ticker -> why."""
+        return self._market.skipped
+
     def current_date(self, asset_type: AssetType) -> date:
         """The bar date decisions on this class use today (R3.0)."""
         return self._current[asset_type]
