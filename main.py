@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from logging_config import setup_logging
-from momentum.alerts import Alert, build_alerts, dispatcher_from_config
+from momentum.alert_delivery import dispatcher_from_config
+from momentum.alerts import Alert, build_alerts
 from momentum.backtest_report import (equity_csv, rejections_csv, trades_csv,
                                       write_backtest_outputs)
 from momentum.backtester import BacktestResult, run_backtest

@@ -16,16 +16,13 @@ injected ``sleep``/``clock`` and report a countdown through ``on_wait``.
 """
 from __future__ import annotations
 
-import email.utils
 import json
 import logging
-import math
 import re
 import time
-from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from datetime import date, timedelta
-from typing import Any, NamedTuple
+from typing import Any
 from urllib.parse import quote
 
 import requests
@@ -33,145 +30,30 @@ from pydantic import SecretStr
 
 from momentum.config import PUBLIC_TIINGO_URL
 from momentum.domain import validate_ticker
-from momentum.errors import DataError, DataUnavailable
+from momentum.errors import DataError
+from momentum.tiingo_limits import (DAY_S, HOUR_S, Clock, RateLimiter, Sleep, WaitCallback,
+                                    format_duration, log_countdown, parse_retry_after)
+from momentum.tiingo_parse import (MalformedResponse, PlanError, PriceRow, RateLimited,
+                                   ServerUnavailable, TiingoAuthError, UnknownTickerError,
+                                   _by_ticker, _expect_list, _number, _parse_date, _snippet,
+                                   parse_crypto_rows, parse_daily_rows)
+
+# Re-exported: callers import the client's whole vocabulary from momentum.tiingo.
+__all__ = ["TiingoClient", "RateLimiter", "PriceRow", "TiingoAuthError", "PlanError",
+           "UnknownTickerError", "MalformedResponse", "RateLimited", "ServerUnavailable",
+           "parse_daily_rows", "parse_crypto_rows", "parse_retry_after", "log_countdown",
+           "format_duration", "HOUR_S", "DAY_S", "Sleep", "Clock", "WaitCallback",
+           "CRYPTO_BATCH", "DataError"]
 
 logger = logging.getLogger(__name__)
 
-HOUR_S, DAY_S = 3600.0, 86400.0
-COUNTDOWN_EVERY_S = 10.0
 MAX_RETRY_AFTER_S = 3900.0   # an hourly allocation frees within the hour; longer is a daily limit
 CRYPTO_BATCH = 100           # tickers per /tiingo/crypto/prices call (Tiingo's documented maximum)
 CRYPTO_ROW_CAP = 5000        # Tiingo truncates long crypto answers near 5,001 bars: page past it
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _SYMBOL_CAP = re.compile(r"symbol look ?up|run over your \d+ symbol", re.I)
 _AUTH_WORDS = re.compile(r"token|authenticat|credential|api key", re.I)
-_DATE = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:T00:00:00(?:\.0+)?(?:Z|[+-]00:?00)?)?$")
 
-Sleep = Callable[[float], None]
-Clock = Callable[[], float]
-WaitCallback = Callable[[float, str], None]
-
-
-class TiingoAuthError(DataError):
-    """Tiingo rejected the API key or none was sent."""
-
-    fatal = True
-
-
-class PlanError(DataError):
-    """The account's plan does not include this endpoint (HTTP 403)."""
-
-    fatal = True
-
-
-class UnknownTickerError(DataError):
-    """Tiingo has no data for this ticker."""
-
-    fatal = False
-
-
-class MalformedResponse(DataError):
-    """A response body that is not what the endpoint returns: never cached."""
-
-    fatal = False
-
-
-class RateLimited(DataUnavailable):
-    """Tiingo refused the request because a request or symbol allowance is used up."""
-
-    def __init__(self, message: str, *, fatal: bool = True) -> None:
-        super().__init__(message)
-        self.fatal = fatal
-
-
-class ServerUnavailable(DataUnavailable):
-    """Tiingo could not be reached or kept failing after the retries."""
-
-    def __init__(self, message: str, *, fatal: bool = False) -> None:
-        super().__init__(message)
-        self.fatal = fatal
-
-
-class PriceRow(NamedTuple):
-    """One daily bar as Tiingo sends it: raw, adjusted (R1.1) and the corporate-action fields."""
-
-    day: date
-    open: float
-    high: float
-    low: float
-    close: float
-    volume: float
-    adj_open: float
-    adj_high: float
-    adj_low: float
-    adj_close: float
-    adj_volume: float
-    div_cash: float = 0.0
-    split_factor: float = 1.0
-
-
-def log_countdown(seconds: float, reason: str) -> None:
-    """Default wait callback: one INFO line per countdown step saying how long and why."""
-    logger.info("waiting %s: %s", format_duration(seconds), reason)
-
-
-def format_duration(seconds: float) -> str:
-    """Show a wait as '1h 02m 05s', '3m 20s' or '7s'."""
-    total = max(0, math.ceil(seconds))
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h {minutes:02d}m {secs:02d}s"
-    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
-
-
-class RateLimiter:
-    """At most `per_hour` requests in any 3600 s and `per_day` in any 86400 s; waits, never fails.
-
-    A sliding window is at least as strict as Tiingo's hourly reset and midnight-EST daily reset.
-    `history` seeds it with earlier requests (from other runs); `on_record` persists new ones.
-    """
-
-    def __init__(self, per_hour: int, per_day: int, *, sleep: Sleep = time.sleep,
-                 clock: Clock = time.time, on_wait: WaitCallback = log_countdown,
-                 history: Iterable[float] = (), on_record: Callable[[float], None] | None = None
-                 ) -> None:
-        self.per_hour, self.per_day = per_hour, per_day
-        self._sleep, self._clock, self._on_wait, self._on_record = sleep, clock, on_wait, on_record
-        self._stamps: deque[float] = deque(sorted(t for t in history if t > clock() - DAY_S))
-
-    def acquire(self) -> None:
-        """Wait until one more request fits both budgets, then count it."""
-        while (delay_reason := self._delay()) is not None:
-            self.wait(*delay_reason)
-        now = self._clock()
-        self._stamps.append(now)
-        if self._on_record is not None:
-            self._on_record(now)
-
-    def _delay(self) -> tuple[float, str] | None:
-        now = self._clock()
-        while self._stamps and self._stamps[0] <= now - DAY_S:
-            self._stamps.popleft()
-        if len(self._stamps) >= self.per_day:
-            until = self._stamps[len(self._stamps) - self.per_day] + DAY_S
-            return until - now, f"Tiingo daily budget of {self.per_day} requests is used up"
-        in_hour = [t for t in self._stamps if t > now - HOUR_S]
-        if len(in_hour) >= self.per_hour:
-            until = in_hour[len(in_hour) - self.per_hour] + HOUR_S
-            return until - now, f"Tiingo hourly budget of {self.per_hour} requests is used up"
-        return None
-
-    def wait(self, seconds: float, reason: str) -> None:
-        """Sleep `seconds` in steps of COUNTDOWN_EVERY_S, reporting the time left before each."""
-        deadline = self._clock() + seconds
-        remaining = seconds
-        while remaining > 0:
-            self._on_wait(remaining, reason)
-            step = min(COUNTDOWN_EVERY_S, remaining)
-            self._sleep(step)
-            # The clock decides; `remaining - step` guarantees progress with a frozen test clock.
-            remaining = min(deadline - self._clock(), remaining - step)
 
 
 class TiingoClient:
@@ -421,20 +303,6 @@ def _symbol_cap_error(what: str, text: str) -> RateLimited:
                        f"({text[:120]}); wait for next month or upgrade the plan", fatal=False)
 
 
-def parse_retry_after(value: str | None, now: float) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date), None if absent."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - now)
-
-
 def tiingo_symbol(ticker: str) -> str:
     """Validate a stock ticker and write it Tiingo's way: BRK.B becomes BRK-B."""
     return validate_ticker(ticker).replace(".", "-")
@@ -443,83 +311,3 @@ def tiingo_symbol(ticker: str) -> str:
 def crypto_symbol(ticker: str) -> str:
     """Validate a crypto pair and write it Tiingo's way: one lower-case word (BTCUSD -> btcusd)."""
     return validate_ticker(ticker).lower()
-
-
-def _expect_list(data: Any, what: str) -> list[Any]:
-    if not isinstance(data, list):
-        raise MalformedResponse(f"{what}: expected a JSON array, got {_snippet(data)}")
-    return data
-
-
-def _by_ticker(data: list[Any], what: str) -> dict[str, dict[str, Any]]:
-    out = {}
-    for item in data:
-        if not isinstance(item, dict) or not isinstance(item.get("ticker"), str):
-            raise MalformedResponse(f"{what}: expected objects with a ticker, got {_snippet(item)}")
-        out[item["ticker"].lower()] = item
-    return out
-
-
-def _snippet(data: Any) -> str:
-    text = json.dumps(data)[:80] if not isinstance(data, str) else data[:80]
-    return f"{type(data).__name__} {text}"
-
-
-def _parse_date(value: Any, what: str) -> date:
-    # Tiingo writes '2015-01-02T00:00:00.000Z' (history), '2018-04-12T00:00:00+00:00' (latest)
-    # and '2015-01-02' (CSV); all are calendar dates: converting to New York would shift them.
-    match = _DATE.match(value) if isinstance(value, str) else None
-    try:
-        if match:
-            return date.fromisoformat(match.group(1))
-    except ValueError:
-        pass  # e.g. 2020-02-30: reported below like any other bad date
-    raise MalformedResponse(f"{what}: date {value!r} is not a daily date")
-
-
-def _number(row: dict[str, Any], key: str, what: str) -> float:
-    value = row.get(key)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise MalformedResponse(f"{what}: {key} {value!r} on {row.get('date')!r} is not a number")
-    return float(value)
-
-
-_PRICE_KEYS = ("open", "high", "low", "close")
-
-
-def _complete_rows(data: list[Any], keys: Sequence[str], what: str) -> list[dict[str, Any]]:
-    good = [r for r in data if isinstance(r, dict) and all(r.get(k) is not None for k in keys)]
-    if len(good) < len(data):
-        # Tiingo leaves fields null on some fresh rows; one such row must not cost the ticker.
-        logger.warning("%s: skipped %d incomplete row(s)", what, len(data) - len(good))
-    return good
-
-
-def _checked(rows: list[PriceRow], what: str) -> list[PriceRow]:
-    for row in rows:
-        if min(row[1:5] + row[6:10]) <= 0 or min(row.volume, row.adj_volume) < 0 \
-                or row.split_factor <= 0:
-            raise MalformedResponse(f"{what}: impossible values on {row.day}: {tuple(row)[1:]}")
-    return sorted({row.day: row for row in rows}.values())  # one row per day, oldest first
-
-
-def parse_daily_rows(data: list[Any], what: str) -> list[PriceRow]:
-    """Turn /tiingo/daily/<t>/prices rows into PriceRows (adjusted fields kept, R1.1)."""
-    keys = ("date", *_PRICE_KEYS, "volume", "adjOpen", "adjHigh", "adjLow", "adjClose", "adjVolume")
-    out = []
-    for raw in _complete_rows(data, keys, what):
-        nums = [_number(raw, k, what) for k in keys[1:]]
-        div = _number(raw, "divCash", what) if raw.get("divCash") is not None else 0.0
-        split = _number(raw, "splitFactor", what) if raw.get("splitFactor") is not None else 1.0
-        out.append(PriceRow(_parse_date(raw["date"], what), *nums, div, split))
-    return _checked(out, what)
-
-
-def parse_crypto_rows(data: list[Any], what: str) -> list[PriceRow]:
-    """Turn crypto priceData into PriceRows: unadjusted, volume in coin units (R1.1)."""
-    keys = ("date", *_PRICE_KEYS, "volume")
-    out = []
-    for raw in _complete_rows(data, keys, what):
-        nums = [_number(raw, k, what) for k in keys[1:]]
-        out.append(PriceRow(_parse_date(raw["date"], what), *nums, *nums))
-    return _checked(out, what)

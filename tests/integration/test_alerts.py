@@ -36,9 +36,10 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 import logging_config
-from momentum.alerts import (Alert, AlertDispatcher, AlertKind, AlertThrottle, ConsoleChannel,
-                             DeliveryError, EmailChannel, LogChannel, Severity, SlackChannel,
-                             build_alerts, dispatcher_from_config, mask_secrets)
+from momentum.alert_delivery import (AlertDispatcher, AlertThrottle, ConsoleChannel,
+                                     DeliveryError, EmailChannel, LogChannel, SlackChannel,
+                                     dispatcher_from_config)
+from momentum.alerts import Alert, AlertKind, Severity, build_alerts, mask_secrets
 from momentum.config import AlertsConfig, RiskConfig, StrategyConfig
 from momentum.domain import (AssetType, DayResult, EntryOrder, ExitReason, Fill, Position,
                              RejectReason, Rejection, Side)

@@ -29,7 +29,9 @@ ALLOWED: dict[str, set[str]] = {
     # edges: types, the data protocol and the calendar, and their own helpers
     "data": TYPES, "calendar": TYPES,
     "csv_source": TYPES | DATA, "synthetic": TYPES | DATA,
-    "tiingo": TYPES | DATA, "tiingo_cache": TYPES | DATA | {"tiingo"},
+    "tiingo_parse": TYPES, "tiingo_limits": set(),
+    "tiingo": TYPES | DATA | {"tiingo_parse", "tiingo_limits"},
+    "tiingo_cache": TYPES | DATA | {"tiingo"},
     "tiingo_source": TYPES | DATA | {"tiingo", "tiingo_cache"},
     "sources": TYPES | DATA | {"csv_source", "synthetic", "tiingo_source"},
     # presentation of results: read domain objects and metrics, never run the engine
@@ -38,6 +40,7 @@ ALLOWED: dict[str, set[str]] = {
     "console": TYPES | {"scanner"},
     "daily_report": TYPES,
     "alerts": TYPES,
+    "alert_delivery": TYPES | {"alerts"},
     # saved state: encodes the engine's state objects; only runners use it
     "state_codec": TYPES | RULES | ENGINE,
     "state": TYPES | RULES | ENGINE | {"state_codec"},
