@@ -124,3 +124,16 @@ def test_backtest_subprocess_with_defaults_needs_no_key_or_network(tmp_path):
     rows = list(csv.DictReader(open(out / "trades.csv")))
     assert len(rows) == 63
     assert "Final equity" in proc.stdout
+
+
+def test_initialize_components_returns_false_with_a_logged_reason(tmp_path, caplog):
+    strategy = cli.MomentumStrategy(data_dir=tmp_path / "missing")
+    with caplog.at_level("ERROR", logger="momentum.main"):
+        assert strategy.initialize_components() is False
+    assert "initialization failed" in caplog.text and "missing" in caplog.text
+
+
+def test_initialize_components_returns_true_on_real_data(shared_data):
+    strategy = cli.MomentumStrategy(data_dir=shared_data)
+    assert strategy.initialize_components() is True
+    assert len(strategy.source.assets()) == 233

@@ -624,10 +624,14 @@ def test_main_scan_subprocess_against_local_server(server, tmp_path):
         "  history_start: 2019-07-21\n"
         "  universe:\n    stocks: [AAPL, MSFT]\n    crypto: [BTCUSD]\n", encoding="utf-8")
     env = {**os.environ, "TIINGO_API_KEY": KEY, "TIINGO_BASE_URL": server.url}
-    done = subprocess.run([sys.executable, "main.py", "scan", "--config", str(config)],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, str(ROOT / "main.py"), "scan", "--config", str(config)],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+                          stdin=subprocess.DEVNULL)
     assert done.returncode == 0, done.stderr
     assert "Momentum candidates on" in done.stdout
     assert KEY not in done.stdout + done.stderr
+    made = len(server.requests)
+    assert f"tiingo requests made by this command: {made}" in done.stderr
+    assert f"this scan made {made} requests; a cold start of this universe costs" in done.stdout
     assert server.count("/tiingo/daily/") == 3 and server.count("/tiingo/crypto/prices") == 1
     assert all(r.headers.get("authorization") == f"Token {KEY}" for r in server.requests)
