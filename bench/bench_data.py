@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import CACHE, NOW, big_config, synthetic, timed
+from _common import CACHE, big_config, synthetic, timed
 from momentum.csv_source import CsvDirectorySource
 from momentum.indicators import compute_indicators
 from momentum.market import Market

@@ -18,7 +18,7 @@ from decimal import Decimal
 
 from momentum.broker import PaperBroker
 from momentum.config import StrategyConfig
-from momentum.domain import (DayResult, EntryOrder, ExitReason, Fill, Position, RejectReason,
+from momentum.domain import (DayResult, ExitReason, Fill, Position, RejectReason,
                              Rejection)
 from momentum.errors import StateError
 from momentum.market import BarPoint, MarketView

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from momentum.config import DEFAULT_CONFIG_PATH, StrategyConfig, load_config, substitute_env
 from momentum.errors import ConfigError
@@ -93,7 +94,7 @@ def test_tiingo_base_url_env_overrides_config(tmp_path):
 
 def test_config_is_frozen():
     cfg = load_config(DEFAULT_CONFIG_PATH, environ={})
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="frozen"):
         cfg.risk.max_positions = 3  # type: ignore[misc]
 
 

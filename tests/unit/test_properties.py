@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 from momentum.backtester import run_backtest
 from momentum.calendar import nyse_sessions
 from momentum.config import StrategyConfig
-from momentum.domain import AssetType
 from momentum.money import ZERO
 from tests.helpers import bar_frame, crypto, make_market, stock
 

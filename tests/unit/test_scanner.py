@@ -1,7 +1,7 @@
 """AssetScanner (R3): score formula, eligibility, full scans vs cache hits, top-N, no look-ahead."""
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 
 import numpy as np
 import pytest
