@@ -41,6 +41,11 @@ ALLOWED: dict[str, set[str]] = {
     "daily_report": TYPES,
     "alerts": TYPES,
     "alert_delivery": TYPES | {"alerts"},
+    # what-if analysis of one ticker: rules applied to a view, nothing written
+    "analysis": TYPES | RULES,
+    "analysis_view": TYPES | RULES | {"analysis", "report_charts", "console", "state"},
+    # paper-vs-backtest comparison: reads day results and states
+    "validation": TYPES | RULES | ENGINE | {"state_codec"},
     # saved state: encodes the engine's state objects; only runners use it
     "state_codec": TYPES | RULES | ENGINE,
     "state": TYPES | RULES | ENGINE | {"state_codec"},
