@@ -46,6 +46,7 @@ ALLOWED: dict[str, set[str]] = {
     "analysis_view": TYPES | RULES | {"analysis", "report_charts", "console", "state"},
     # paper-vs-backtest comparison: reads day results and states
     "validation": TYPES | RULES | ENGINE | {"state_codec"},
+    "validation_report": TYPES | {"validation"},
     # saved state: encodes the engine's state objects; only runners use it
     "state_codec": TYPES | RULES | ENGINE,
     "state": TYPES | RULES | ENGINE | {"state_codec"},
