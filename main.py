@@ -4,6 +4,7 @@
     python main.py backtest --start D --end D             replay the rules over history
     python main.py paper --init | --run | --report | --export DIR
                                                           paper trading, one saved day at a time
+    python main.py analyze-trade TICKER [--date D]        why the strategy would or would not trade
 
 Run `python main.py <command> --help` for the options of each command.
 """
@@ -22,6 +23,7 @@ from typing import Any
 from logging_config import setup_logging
 from momentum.alert_delivery import dispatcher_from_config
 from momentum.alerts import Alert, build_alerts
+from momentum.analysis_view import run_analysis_command
 from momentum.backtest_report import (equity_csv, rejections_csv, trades_csv,
                                       write_backtest_outputs)
 from momentum.backtester import BacktestResult, run_backtest
@@ -366,6 +368,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_scan(sub)
     _add_backtest(sub)
     _add_paper(sub)
+    _add_analyze(sub)
     return parser
 
 
@@ -441,6 +444,34 @@ def _add_paper(sub: argparse._SubParsersAction) -> None:
                         "config); use one per portfolio")
     _add_common(p)
     p.set_defaults(handler=cmd_paper)
+
+
+def _add_analyze(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "analyze-trade", help="explain what the strategy thinks of one ticker on a day",
+        description="For one ticker on one day: its last bars, indicators, momentum score and "
+                    "rank, which entry conditions hold or fail with the numbers, what the risk "
+                    "manager would decide and why, the exit levels if held, and its trade history "
+                    "(from the paper portfolio, or a backtest output with --backtest).")
+    p.add_argument("ticker", metavar="TICKER", help="the ticker, e.g. AAPL or BTCUSD")
+    p.add_argument("--date", type=iso_date, metavar="YYYY-MM-DD",
+                   help="the day to analyse (default: the latest day with data)")
+    p.add_argument("--backtest", metavar="DIR",
+                   help="take the trade history from this backtest output folder (its trades.csv) "
+                        "instead of the paper portfolio")
+    p.add_argument("--html", metavar="FILE",
+                   help="also write a self-contained plotly chart with the price and the levels")
+    p.add_argument("--state-dir", metavar="DIR",
+                   help="the paper portfolio to analyse against (default: logging.snapshot_dir)")
+    _add_common(p)
+    p.set_defaults(handler=cmd_analyze_trade)
+
+
+def cmd_analyze_trade(args: argparse.Namespace) -> int:
+    strategy = make_strategy(args, "scan")
+    return run_analysis_command(strategy, args.ticker, args.date,
+                                Path(args.backtest) if args.backtest else None,
+                                Path(args.html) if args.html else None, make_console())
 
 
 def cmd_paper(args: argparse.Namespace) -> int:

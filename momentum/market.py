@@ -6,6 +6,7 @@ dated <= day (R1.2), so nothing built on a view can look ahead by accident.
 """
 from __future__ import annotations
 
+import difflib
 import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -243,6 +244,23 @@ class MarketView:
         if asset_type is AssetType.CRYPTO and cut is not None and cut == self.day - timedelta(days=1):
             return cut
         return self.day
+
+    def history(self, ticker: str) -> AssetHistory:
+        """The asset's bars and indicators up to its class's current date (never later: R1.2)."""
+        market = self._market
+        h = market.histories.get(ticker)
+        if h is None:
+            if ticker in market.skipped:
+                raise DataError(f"{ticker} could not be loaded: {market.skipped[ticker]}")
+            close = difflib.get_close_matches(ticker, market.tickers, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else " (no similar ticker)"
+            raise DataError(f"unknown ticker {ticker!r}: it is not in the market data{hint}")
+        n = self._index_at(ticker, self._current[h.asset.asset_type]) + 1
+        ind = h.indicators
+        return AssetHistory(asset=h.asset, dates=h.dates[:n], open=h.open[:n], high=h.high[:n],
+                            low=h.low[:n], close=h.close[:n], volume=h.volume[:n],
+                            indicators=IndicatorSet(ind.rsi14[:n], ind.momentum[:n],
+                                                    ind.adv20_usd[:n], ind.surge_ratio[:n]))
 
     @property
     def skipped(self) -> dict[str, str]:

@@ -137,3 +137,20 @@ def test_initialize_components_returns_true_on_real_data(shared_data):
     strategy = cli.MomentumStrategy(data_dir=shared_data)
     assert strategy.initialize_components() is True
     assert len(strategy.source.assets()) == 233
+
+
+def test_analyze_trade_explains_a_ticker_on_real_data(shared_data, tmp_path, capsys):
+    html = tmp_path / "amd.html"
+    argv = ["analyze-trade", "AMD", "--date", "2019-06-28", "--data-dir", str(shared_data),
+            "--state-dir", str(tmp_path / "none"), "--html", str(html)]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "score 99.8, rank 1 of 69" in out
+    assert "Entry signal: no" in out and "0.63x" in out
+    assert "Verdict: would be approved, 411 AMD" in out
+    assert html.stat().st_size > 100_000 and "AMD" in html.read_text()
+
+
+def test_analyze_trade_unknown_ticker_suggests_the_right_one(shared_data, capsys):
+    assert cli.main(["analyze-trade", "APPL", "--data-dir", str(shared_data)]) == 2
+    assert "did you mean AAPL?" in capsys.readouterr().err

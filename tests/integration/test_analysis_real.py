@@ -1,0 +1,91 @@
+"""analyze-trade on real data (../shared/data): AMD on 2019-06-28, trades.csv, a chart."""
+from __future__ import annotations
+
+import io
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from momentum.analysis import TradeRow, analyze_ticker
+from momentum.analysis_view import (analysis_figure_html, analysis_renderables, read_trades_csv,
+                                    run_analysis_command)
+from momentum.backtest_report import write_backtest_outputs
+from momentum.backtester import run_backtest
+from momentum.config import StrategyConfig
+from momentum.csv_source import CsvDirectorySource
+from momentum.errors import StateError
+from momentum.market import Market
+from momentum.money import floor_qty, to_money
+
+DAY = date(2019, 6, 28)
+CFG = StrategyConfig()
+
+
+@pytest.fixture(scope="module")
+def market(shared_data: Path) -> Market:
+    return Market.load(CsvDirectorySource(shared_data), end=date(2019, 12, 31))
+
+
+def test_amd_is_the_top_candidate_on_2019_06_28_without_a_volume_surge(market: Market):
+    a = analyze_ticker("AMD", market.until(DAY), None, CFG)
+    assert a.asset.sector == "Information Technology" and a.eligible
+    assert all(c.passed for c in a.eligibility)
+    assert a.scan.candidate and a.scan.rank == 1 and round(a.scan.score, 1) == 99.8
+    assert a.indicators.bar_date == DAY and a.bars[-1].day == DAY and len(a.bars) == 10
+    rsi, surge = a.entry.checks
+    assert rsi.passed and not surge.passed and surge.value < 1.5 and not a.entry.signal
+    assert not a.risk.considered  # no signal: the risk block is a what-if
+    close = to_money(a.indicators.close)
+    assert a.risk.quantity == floor_qty(Decimal(1000) / (close * Decimal("0.08")),
+                                        a.asset.asset_type)
+    assert a.what_if_levels == ()
+
+
+def test_qcom_has_an_entry_signal_and_would_be_bought(market: Market):
+    a = analyze_ticker("QCOM", market.until(DAY), None, CFG)
+    assert a.scan.candidate and a.entry.signal
+    assert a.risk.considered and a.risk.approved
+    assert [lv.name for lv in a.levels][:2] == ["stop (if filled at the close)",
+                                                "target (if filled at the close)"]
+
+
+def test_backtest_trades_csv_reads_back_and_feeds_the_history_and_chart(market: Market,
+                                                                        tmp_path: Path):
+    result = run_backtest(market, CFG, date(2019, 1, 1), DAY)
+    paths = write_backtest_outputs(result, market, tmp_path / "bt", exit_config=CFG.signals.exit)
+    rows = read_trades_csv(paths["trades.csv"])
+    assert rows == [TradeRow.of(t) for t in result.state.portfolio.trades()]
+    traded = rows[0].ticker
+    a = analyze_ticker(traded, market.until(DAY), None, CFG, trades=rows)
+    assert a.trades and all(t.ticker == traded for t in a.trades)
+    page = analysis_figure_html(a, market.history(traded), tmp_path / "chart.html").read_text()
+    assert traded in page and "entry" in page
+
+
+class _Strategy:
+    """The parts of MomentumStrategy that run_analysis_command uses."""
+
+    def __init__(self, market: Market) -> None:
+        self.config, self._market = CFG, market
+        self.paper = self
+
+    def load(self):
+        raise StateError("no paper portfolio in snapshots/")
+
+    def load_market(self, end: date | None = None) -> Market:
+        return self._market
+
+
+def test_command_prints_amd_and_writes_its_chart(market: Market, tmp_path: Path):
+    buf = io.StringIO()
+    console = Console(file=buf, width=140, no_color=True, force_terminal=False)
+    assert run_analysis_command(_Strategy(market), "amd", DAY, None, tmp_path / "amd.html",
+                                console) == 0
+    text = buf.getvalue()
+    assert "AMD: stock, Information Technology" in text
+    assert "score 99.8, rank 1 of" in text and "Candidate: yes" in text
+    assert "AMD" in (tmp_path / "amd.html").read_text(encoding="utf-8")
+    assert len(analysis_renderables(analyze_ticker("AMD", market.until(DAY), None, CFG))) > 8
