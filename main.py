@@ -18,6 +18,7 @@ from datetime import date
 from decimal import Decimal
 from enum import IntEnum
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from logging_config import setup_logging
@@ -566,15 +567,12 @@ def _quiet(args: argparse.Namespace) -> bool:
     return args.quiet or (args.command == "backtest" and not args.verbose)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Parse the command line, run the command, map errors to exit codes."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    setup_logging("DEBUG" if args.verbose else "INFO", quiet=_quiet(args))
+def run_guarded(call: Callable[[], int], show_traceback: bool, bug_code: int = ExitCode.BUG) -> int:
+    """Run a command: a MomentumError is one `error:` line and exit 2, never a traceback."""
     try:
-        return int(args.handler(args))
+        return int(call())
     except MomentumError as e:
-        if args.traceback:
+        if show_traceback:
             raise
         for line in str(e).splitlines() or [e.__class__.__name__]:
             print(f"error: {line}", file=sys.stderr)
@@ -583,10 +581,18 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return ExitCode.INTERRUPTED
     except Exception:
-        if args.traceback:
+        if show_traceback:
             raise
         logger.exception("unexpected error; please report it with the lines above")
-        return ExitCode.BUG
+        return bug_code
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line, run the command, map errors to exit codes."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    setup_logging("DEBUG" if args.verbose else "INFO", quiet=_quiet(args))
+    return run_guarded(lambda: args.handler(args), args.traceback)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from logging_config import setup_logging
-from main import MomentumStrategy, iso_date, positive_amount
+from main import MomentumStrategy, iso_date, positive_amount, run_guarded
 from momentum.calendar import NEW_YORK, step_days
 from momentum.clock import Clock, SystemClock
 from momentum.config import DEFAULT_CONFIG_PATH, StrategyConfig, load_config
@@ -259,27 +259,16 @@ def main(argv: list[str] | None = None, clock: Clock | None = None) -> int:
         parser.error("--sessions does not apply when both --start and --end are given")
     setup_logging("DEBUG" if args.verbose else "INFO", quiet=not args.verbose)
     started = time.monotonic()
-    try:
+
+    def validate() -> int:
         base = load_config(args.config or DEFAULT_CONFIG_PATH)
         with tempfile.TemporaryDirectory(prefix="momentum-validate-") as tmp:
             report = run_both(args, base, clock or SystemClock(), Path(tmp))
         paths = write_reports(report, Path(args.reports or base.logging.report_dir))
-    except MomentumError as e:
-        if args.traceback:
-            raise
-        for line in str(e).splitlines() or [e.__class__.__name__]:
-            print(f"error: {line}", file=sys.stderr)
-        return ExitCode.USER_ERROR
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return ExitCode.INTERRUPTED
-    except Exception:
-        if args.traceback:
-            raise
-        logger.exception("unexpected error; please report it with the lines above")
-        return ExitCode.BUG
-    print("\n".join(summary_lines(report, paths, time.monotonic() - started)))
-    return ExitCode.MATCH if report.ok else ExitCode.DIFFERENCES
+        print("\n".join(summary_lines(report, paths, time.monotonic() - started)))
+        return ExitCode.MATCH if report.ok else ExitCode.DIFFERENCES
+
+    return run_guarded(validate, args.traceback, bug_code=ExitCode.BUG)
 
 
 if __name__ == "__main__":
