@@ -94,7 +94,7 @@ class MomentumStrategy:
     # ------------------------------------------------------------ set-up
     def setup_logging(self, verbose: bool = False, quiet: bool = False,
                       alerts_on_errors: bool = False) -> str:
-        """Log files under the configured folder, secrets masked, ERRORs alerted if asked (7.2.7)."""
+        """Log to files under the configured folder, secrets masked, ERRORs alerted (7.2.7)."""
         level = "DEBUG" if verbose else self.config.logging.level.value
         sink = (lambda alert: self.send_alerts([alert])) if alerts_on_errors else None
         return setup_logging(level, quiet=quiet, log_dir=Path(self.config.logging.log_file).parent,
@@ -108,7 +108,7 @@ class MomentumStrategy:
             logger.info("%s requests made by this command: %d", self.source.name, count)
 
     def load_config(self, config_path: str | Path) -> StrategyConfig:
-        """Load and validate the YAML configuration (raises ConfigError with one line per mistake)."""
+        """Load and validate the YAML configuration (ConfigError: one line per mistake)."""
         return load_config(config_path)
 
     def initialize_components(self) -> bool:
@@ -144,8 +144,9 @@ class MomentumStrategy:
         market = Market.load(source, start=None, end=end,
                              complete_through={t: completed_through(t, now) for t in AssetType})
         if not market.histories:
-            raise MomentumError("the data source returned no bars"
-                                + (f" up to {end}" if end else "") + "; check the dates and the data")
+            until = f" up to {end}" if end else ""
+            raise MomentumError(f"the data source returned no bars{until}; check the dates and "
+                                f"the data")
         self.market = market
         return market
 
@@ -423,7 +424,8 @@ def _add_paper(sub: argparse._SubParsersAction) -> None:
                "close (cron: 4:05 PM ET on trading days).")
     action = p.add_mutually_exclusive_group(required=True)
     action.add_argument("--init", action="store_true",
-                        help="create a new paper portfolio (refuses to replace one without --force)")
+                        help="create a new paper portfolio (refuses to replace one without "
+                             "--force)")
     action.add_argument("--run", action="store_true",
                         help="run every session since the last saved one, up to --date")
     action.add_argument("--report", action="store_true",
@@ -553,7 +555,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
             args.start, args.end,
             on_step=lambda day, state: advance(f"{day.day}  equity {day.equity:,.0f}"))
     summary = summarize(result, market)
-    paths = write_backtest_outputs(result, market, out_dir, config_summary=strategy.config.redacted(),
+    paths = write_backtest_outputs(result, market, out_dir,
+                                   config_summary=strategy.config.redacted(),
                                    exit_config=strategy.config.signals.exit)
     console = make_console()
     console.print(summary_table(summary))

@@ -33,14 +33,16 @@ def timed_run(args: argparse.Namespace) -> None:
     asset_bars = sum(int(((h.dates >= start) & (h.dates <= end)).sum())
                      for h in market.histories.values())
     trades = result.state.portfolio.trades()
-    print(f"assets            {len(market.histories)} ({args.stocks} stocks, {args.crypto} crypto, SPY)")
+    print(f"assets            {len(market.histories)} "
+          f"({args.stocks} stocks, {args.crypto} crypto, SPY)")
     print(f"period            {start} .. {end}, {len(result.days)} steps")
     print(f"load + indicators {t_load:8.3f} s")
     print(f"daily steps       {wall - t_load:8.3f} s")
     print(f"wall time         {wall:8.3f} s   (target < 5 s)")
     print(f"asset-bars        {asset_bars:,} in the period, {asset_bars / wall:,.0f} per second")
     print(f"peak memory       {peak_mib:8.1f} MiB (target < 1024 MiB)")
-    print(f"trades            {len(trades)}; final equity {result.state.equity_curve[-1].equity:,.2f}")
+    final = result.state.equity_curve[-1].equity
+    print(f"trades            {len(trades)}; final equity {final:,.2f}")
 
 
 def main() -> None:

@@ -43,10 +43,12 @@ def main() -> None:
     parser.add_argument("--crypto", type=int, default=50)
     args = parser.parse_args()
     cfg = big_config(args.stocks, args.crypto)
-    print(f"universe: {args.stocks} stocks + {args.crypto} crypto + SPY, bars 2015-01-02..2025-12-31")
+    print(f"universe: {args.stocks} stocks + {args.crypto} crypto + SPY, "
+          f"bars 2015-01-02..2025-12-31")
     timed("synthetic generation (in memory, no cache)", lambda: generate(cfg))
     cache_path(cfg, CACHE).unlink(missing_ok=True)
-    timed("synthetic first run (generate + write cache)", lambda: synthetic(args.stocks, args.crypto))
+    timed("synthetic first run (generate + write cache)",
+          lambda: synthetic(args.stocks, args.crypto))
     source, _ = timed("synthetic load from cache", lambda: synthetic(args.stocks, args.crypto))
     tmp = Path(tempfile.mkdtemp(prefix="bench_csv_"))
     try:

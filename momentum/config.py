@@ -85,7 +85,8 @@ class ExitConfig(_Section):
         return self.stop_loss_crypto if asset_type is AssetType.CRYPTO else self.stop_loss_stock
 
     def profit_target(self, asset_type: AssetType) -> float:
-        return self.profit_target_crypto if asset_type is AssetType.CRYPTO else self.profit_target_stock
+        crypto = asset_type is AssetType.CRYPTO
+        return self.profit_target_crypto if crypto else self.profit_target_stock
 
 
 class SignalsConfig(_Section):
@@ -279,7 +280,8 @@ def substitute_env(text: str, environ: dict[str, str] | None = None) -> str:
     return _VAR_RE.sub(repl, text)
 
 
-def load_config(path: str | Path | None = None, environ: dict[str, str] | None = None) -> StrategyConfig:
+def load_config(path: str | Path | None = None,
+                environ: dict[str, str] | None = None) -> StrategyConfig:
     """Read, substitute and validate the YAML file; raise ConfigError with one line per mistake."""
     path = Path(path) if path is not None else DEFAULT_CONFIG_PATH
     env = dict(os.environ if environ is None else environ)
@@ -311,7 +313,8 @@ def _parse_yaml(path: Path, text: str) -> dict[str, Any]:
     if raw is None:
         return {}
     if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: the file must hold a mapping of sections (api:, scanner:, ...), "
+        raise ConfigError(f"{path}: the file must hold a mapping of sections "
+                          f"(api:, scanner:, ...), "
                           f"not a {type(raw).__name__}")
     return raw
 

@@ -54,14 +54,16 @@ def summary_table(summary: dict[str, Any]) -> Table:
     perf = summary.get("performance", summary)
     trades = summary.get("trades", {})
     rows = [
-        ("Period", f"{summary.get('start')} to {summary.get('end')} ({summary.get('steps')} steps)"),
+        ("Period", f"{summary.get('start')} to {summary.get('end')} "
+                   f"({summary.get('steps')} steps)"),
         ("Final equity", _money(perf.get("final_equity"))),
         ("Total return", _pct(perf.get("total_return"))),
         ("CAGR", _pct(perf.get("cagr"))),
         ("Sharpe", _num(perf.get("sharpe"))),
         ("Sortino", _num(perf.get("sortino"))),
         ("Max drawdown", _pct((perf.get("max_drawdown") or {}).get("depth"))),
-        ("Trades (closed / open)", f"{trades.get('closed', 0)} / {trades.get('open_positions', 0)}"),
+        ("Trades (closed / open)",
+         f"{trades.get('closed', 0)} / {trades.get('open_positions', 0)}"),
         ("Win rate", _pct(trades.get("win_rate"))),
         ("Profit factor", _num(trades.get("profit_factor"))),
         ("Average exposure", _pct(perf.get("average_exposure"))),

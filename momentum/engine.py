@@ -143,7 +143,8 @@ def _fill_pending_entries(book: Portfolio, bars: dict[str, BarPoint], rules: Rul
             result.rejections.append(Rejection(
                 bar.day, order.ticker, RejectReason.INSUFFICIENT_CASH, "R5.3",
                 f"cash {book.cash:.2f} buys nothing at {to_money(bar.open):.6f}"))
-            logger.info("%s: entry %s cancelled at the fill, not enough cash", bar.day, order.ticker)
+            logger.info("%s: entry %s cancelled at the fill, not enough cash", bar.day,
+                        order.ticker)
             continue
         stop, target = rules.signals.exit_levels(fill.price, order.asset_type)
         opened = Position(ticker=order.ticker, asset_type=order.asset_type, sector=order.sector,
@@ -255,4 +256,5 @@ def decide_entries(state: EngineState, view: MarketView, rules: Rules, result: D
     result.entries = approved
     result.rejections += rejected
     for r in rejected:
-        logger.info("%s: %s rejected: %s (%s %s)", r.day, r.ticker, r.reason.value, r.rule, r.detail)
+        logger.info("%s: %s rejected: %s (%s %s)", r.day, r.ticker, r.reason.value, r.rule,
+                    r.detail)

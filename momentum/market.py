@@ -45,8 +45,8 @@ class AssetHistory:
     @classmethod
     def from_arrays(cls, asset: Asset, dates: np.ndarray, bars: np.ndarray) -> "AssetHistory":
         """From dates and an (n, 5) float array of open, high, low, close, volume."""
-        o, h, l, c, v = (np.ascontiguousarray(bars[:, k]) for k in range(5))
-        return cls(asset=asset, dates=dates, open=o, high=h, low=l, close=c, volume=v,
+        o, h, lo, c, v = (np.ascontiguousarray(bars[:, k]) for k in range(5))
+        return cls(asset=asset, dates=dates, open=o, high=h, low=lo, close=c, volume=v,
                    indicators=compute_indicators(c, v))
 
 
@@ -105,7 +105,8 @@ class Market:
         self._dates, self._asof = _asof_index(ordered)
         self._flat = _FlatArrays.build(ordered)
         self._type_columns = {
-            t: np.array([j for j, h in enumerate(ordered) if h.asset.asset_type is t], dtype=np.intp)
+            t: np.array([j for j, h in enumerate(ordered) if h.asset.asset_type is t],
+                        dtype=np.intp)
             for t in AssetType}
         self._assets = np.empty(len(ordered), dtype=object)
         self._assets[:] = [h.asset for h in ordered]
@@ -180,8 +181,8 @@ def _bars_problem(dates: np.ndarray, bars: np.ndarray) -> str | None:
         return "a price is missing, infinite or not positive"
     if not np.isfinite(volume).all() or (volume < 0).any():
         return "a volume is missing or negative"
-    o, h, l, c = prices.T
-    if (l > np.minimum(o, c)).any() or (h < np.maximum(o, c)).any():
+    o, h, lo, c = prices.T
+    if (lo > np.minimum(o, c)).any() or (h < np.maximum(o, c)).any():
         return "a bar has open or close outside [low, high]"
     return None
 
@@ -212,7 +213,7 @@ class _FlatArrays:
 
 
 def _asof_index(histories: list[AssetHistory]) -> tuple[np.ndarray, np.ndarray]:
-    """Union of bar dates, and per date and asset the index of the last bar dated <= it (-1: none)."""
+    """Union of bar dates; per date and asset, the index of its last bar dated <= it (-1: none)."""
     if not histories:
         return np.array([], dtype="datetime64[D]"), np.zeros((0, 0), dtype=np.int32)
     dates = np.unique(np.concatenate([h.dates for h in histories]))
@@ -241,7 +242,8 @@ class MarketView:
         """The bar date this class is decided on: `day`, or yesterday while today's UTC crypto bar
         is still forming at the source (a 16:05 ET run sees yesterday's crypto bar)."""
         cut = self._market.complete_through.get(asset_type)
-        if asset_type is AssetType.CRYPTO and cut is not None and cut == self.day - timedelta(days=1):
+        forming = cut is not None and cut == self.day - timedelta(days=1)
+        if asset_type is AssetType.CRYPTO and forming:
             return cut
         return self.day
 
@@ -343,7 +345,8 @@ class MarketView:
         bar_index = flat - f.offsets[cols]
         return ScanSnapshot(
             asset_type=asset_type, bar_date=self._current[asset_type],
-            columns=cols, assets=m._assets[cols], tickers=m._ticker_array[cols], market_cap=m._caps[cols],
+            columns=cols, assets=m._assets[cols], tickers=m._ticker_array[cols],
+            market_cap=m._caps[cols],
             momentum=f.momentum[flat], adv20_usd=f.adv20_usd[flat], rsi14=f.rsi14[flat],
             surge_ratio=f.surge_ratio[flat], close=f.close[flat],
             has_score=(bar_index >= MIN_SCORE_BARS - 1) & np.isfinite(f.momentum[flat]),

@@ -35,7 +35,8 @@ def strategy_fingerprint(cfg: StrategyConfig) -> dict[str, Any]:
             "trading": {k: v for k, v in dump["trading"].items() if k != "mode"}}
 
 
-def fingerprint_changes(saved: dict[str, Any], current: dict[str, Any], prefix: str = "") -> list[str]:
+def fingerprint_changes(saved: dict[str, Any], current: dict[str, Any],
+                        prefix: str = "") -> list[str]:
     """Human-readable differences between two fingerprints ('risk.max_positions: 8 -> 5')."""
     changes = []
     for key in sorted(set(saved) | set(current)):

@@ -78,7 +78,8 @@ class Portfolio:
         open_trades = [Trade(ticker=p.ticker, asset_type=p.asset_type, sector=p.sector,
                              entry_date=p.entry_date, entry_price=p.entry_price,
                              quantity=p.quantity, entry_commission=p.entry_commission)
-                       for p in sorted(self.positions.values(), key=lambda p: (p.entry_date, p.ticker))]
+                       for p in sorted(self.positions.values(),
+                                       key=lambda p: (p.entry_date, p.ticker))]
         return list(self.closed_trades) + open_trades
 
     @property

@@ -19,7 +19,7 @@ class RiskBook:
     equity: Decimal
     previous_equity: Decimal | None
     free_cash: Decimal                 # cash not reserved by pending entries
-    open_count: int                    # positions incl. those with a pending exit, + pending entries
+    open_count: int                    # positions (pending exits included) + pending entries
     gross_value: Decimal               # positions at last close + pending entries at close_D
     sector_values: dict[str, Decimal] = field(default_factory=dict)
 
@@ -55,7 +55,8 @@ class RiskManager:
 
     def entry_cost(self, quantity: Decimal, close: Decimal, asset_type: AssetType) -> Decimal:
         """R6.6: qty * close * (1 + slippage + commission), the cash an entry reserves."""
-        rates = to_money(self.trading.slippage(asset_type)) + to_money(self.trading.commission(asset_type))
+        rates = (to_money(self.trading.slippage(asset_type))
+                 + to_money(self.trading.commission(asset_type)))
         return quantity * close * (ONE + rates)
 
     def approve_entries(self, day: date, signals: Sequence[EntrySignal],
@@ -80,7 +81,8 @@ class RiskManager:
         assert book.previous_equity is not None
         change = book.equity / book.previous_equity - ONE
         return Rejection(day, signal.ticker, RejectReason.DAILY_LOSS_LIMIT, "R6.1",
-                         f"equity {_pct(change)} since the last step <= -{_pct(ONE - self._loss_floor)}")
+                         f"equity {_pct(change)} since the last step <= "
+                         f"-{_pct(ONE - self._loss_floor)}")
 
     def _check(self, day: date, signal: EntrySignal, book: RiskBook,
                sequence: int) -> EntryOrder | Rejection:
@@ -105,7 +107,8 @@ class RiskManager:
         sector = book.sector_values.get(c.sector, ZERO) + value
         if sector > self._max_sector * book.equity:
             return reject(RejectReason.SECTOR_EXPOSURE, "R6.5",
-                          f"{c.sector} exposure {_ratio(sector, book.equity)} > max {self._max_sector}")
+                          f"{c.sector} exposure {_ratio(sector, book.equity)} > max "
+                          f"{self._max_sector}")
         cost = self.entry_cost(qty, close, c.asset_type)
         if cost > book.free_cash:
             return reject(RejectReason.INSUFFICIENT_CASH, "R6.6",

@@ -81,7 +81,8 @@ def eligible_mask(snap: ScanSnapshot, cfg: ScannerConfig) -> tuple[np.ndarray, C
     return scored & cap_ok & adv_ok, why
 
 
-def _top_crypto(snap: ScanSnapshot, scored: np.ndarray, top_n: int, why: Counter[str]) -> np.ndarray:
+def _top_crypto(snap: ScanSnapshot, scored: np.ndarray, top_n: int,
+                why: Counter[str]) -> np.ndarray:
     idx = np.flatnonzero(scored)
     # ADV20 descending, ties by ticker ascending (R3.2)
     order = idx[np.lexsort((snap.tickers[idx], -snap.adv20_usd[idx]))]

@@ -34,7 +34,8 @@ def is_entry_signal(c: Candidate, cfg: EntryConfig) -> bool:
     return True
 
 
-def exit_levels(fill_price: Decimal, asset_type: AssetType, cfg: ExitConfig) -> tuple[Decimal, Decimal]:
+def exit_levels(fill_price: Decimal, asset_type: AssetType,
+                cfg: ExitConfig) -> tuple[Decimal, Decimal]:
     """R4.2: (stop, target) from the entry fill price F."""
     stop = fill_price * (ONE - to_money(cfg.stop_loss(asset_type)))
     target = fill_price * (ONE + to_money(cfg.profit_target(asset_type)))

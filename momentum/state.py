@@ -110,7 +110,8 @@ class StateStore:
 
     # ------------------------------------------------------------ reading
     def exists(self) -> bool:
-        return (self.dir / POINTER).exists() or any(self.snapshots()) or (self.dir / INIT_FILE).exists()
+        files = (self.dir / POINTER, self.dir / INIT_FILE)
+        return any(f.exists() for f in files) or any(self.snapshots())
 
     def snapshots(self) -> list[Path]:
         """Dated snapshots, oldest first."""

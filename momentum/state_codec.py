@@ -281,7 +281,8 @@ def _check_consistency(state: EngineState, value: Decimal, r: _Reader, path: str
     if state.equity_curve:
         last = state.equity_curve[-1]
         if last.day != state.last_step:
-            raise StateError(f"{path}.date: {state.last_step} is not the last equity date {last.day}")
+            raise StateError(f"{path}.date: {state.last_step} is not the last equity date "
+                             f"{last.day}")
         if (last.equity, last.cash) != (value, book.cash):
             raise StateError(f"{path}.equity_curve: the last point ({last.equity}, {last.cash}) "
                              f"does not match the portfolio ({value}, {book.cash})")
