@@ -263,7 +263,7 @@ class TiingoClient:
             if isinstance(body, dict) and "detail" in body:
                 text = str(body["detail"])
         except ValueError:
-            pass
+            pass  # a plain-text body (e.g. the symbol-cap message) is shown as it is
         return self._mask(text)[:200] or "empty body"
 
     def _decode(self, response: requests.Response, what: str, ticker: str | None) -> Any:
