@@ -14,7 +14,7 @@ import argparse
 import copy
 import logging
 import sys
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from enum import IntEnum
 from pathlib import Path
@@ -277,7 +277,12 @@ class MomentumStrategy:
 
     @staticmethod
     def _require_bars(market: Market, day: date) -> None:
-        """Refuse a session whose stock bars the source does not have yet."""
+        """Refuse a session the data does not reach yet (stocks: its bars; crypto: the day
+        before, since today's UTC bar is still forming)."""
+        last = market.last_date
+        if last is None or day > last + timedelta(days=1):
+            raise MomentumError(f"no data for {day} yet (the data ends {last}); paper trading "
+                                f"runs sessions that have happened")
         if market.has_type(AssetType.STOCK) and is_nyse_session(day):
             view = market.until(day)
             if not view.type_has_bar(AssetType.STOCK):

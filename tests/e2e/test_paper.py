@@ -183,3 +183,11 @@ def test_no_secret_in_logs_reports_or_snapshots_after_a_run(config, tmp_path):
         if value != secrets["SMTP_USER"]:
             assert value not in blob
     assert "XyZsecretWebhookToken" not in blob and "B0002" not in blob
+
+
+def test_a_future_date_is_refused_before_anything_runs(config, tmp_path, capsys):
+    assert paper(config, "--init", "--date", SESSIONS[0]) == 0
+    capsys.readouterr()
+    assert paper(config, "--run", "--date", "2099-01-02") == 2
+    assert "no data for 2099-01-02 yet" in capsys.readouterr().err
+    assert latest_state(tmp_path / "snapshots")["date"] is None
