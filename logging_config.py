@@ -8,7 +8,7 @@
   ``momentum_strategy.log`` every record at `level`;
   ``trades.log`` trade lines only, INFO and above: records of logger ``momentum.trades``,
   records logged with ``extra={"trade": True}`` (entry/exit alerts do this), and the engine's
-  ``BUY``/``SELL`` lines on ``momentum.engine``;
+  ``BUY``/``SELL`` lines on ``momentum.run.engine``;
   ``errors.log`` ERROR and above;
 - with `alert_sink`, an AlertHandler that turns each ERROR/CRITICAL record into an Alert.
 
@@ -30,7 +30,7 @@ from logging.handlers import TimedRotatingFileHandler
 from pathlib import Path
 from typing import TextIO
 
-from momentum.alerts import Alert, AlertKind, Severity, mask_secrets, secret_variants
+from momentum.notify.alerts import Alert, AlertKind, Severity, mask_secrets, secret_variants
 
 FORMAT = "[%(asctime)s] [%(levelname)s] [%(component)s] [run:%(run_id)s] %(message)s"
 DATEFMT = "%Y-%m-%d %H:%M:%S"
@@ -41,8 +41,13 @@ _TRADE_LINE = re.compile(r"^(?:\S+: )?(?:BUY|SELL)\b")
 
 
 def component_of(logger_name: str) -> str:
-    """The logger name without the leading ``momentum.`` (``momentum.engine`` -> ``engine``)."""
-    return logger_name.removeprefix("momentum.")
+    """The module part of a package logger (``momentum.run.engine`` -> ``engine``).
+
+    The layer folder is left out so a line reads the same whichever layer its module sits in.
+    """
+    if not logger_name.startswith("momentum."):
+        return logger_name
+    return logger_name.rsplit(".", 1)[-1]
 
 
 class RunContextFilter(logging.Filter):
@@ -91,7 +96,7 @@ class TradeFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if record.name == "momentum.trades" or getattr(record, "trade", False) is True:
             return True
-        if record.name != "momentum.engine":
+        if record.name != "momentum.run.engine":
             return False
         try:
             return bool(_TRADE_LINE.match(record.getMessage()))
@@ -134,7 +139,7 @@ class AlertHandler(logging.Handler):
         try:
             self.sink(self.to_alert(record))
         except Exception as e:  # a failing sink must not break the caller's logging call
-            logging.getLogger("momentum.alerts").warning(
+            logging.getLogger("momentum.notify.alerts").warning(
                 "alert handler could not deliver an error alert: %s",
                 mask_secrets(f"{type(e).__name__}: {e}", self.secrets))
         finally:

@@ -14,46 +14,38 @@ import argparse
 import copy
 import logging
 import sys
-from datetime import date, timedelta
-from decimal import Decimal
-from enum import IntEnum
-from pathlib import Path
 from collections.abc import Callable
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from logging_config import setup_logging
-from momentum.alert_delivery import dispatcher_from_config
-from momentum.alerts import Alert, build_alerts
-from momentum.analysis_view import run_analysis_command
-from momentum.backtest_report import (equity_csv, rejections_csv, trades_csv,
-                                      write_backtest_outputs)
-from momentum.backtester import BacktestResult, run_backtest
-from momentum.calendar import NEW_YORK, completed_through, is_nyse_session, step_days
-from momentum.daily_report import render_daily_report, write_daily_report
-from momentum.clock import Clock, SystemClock
-from momentum.config import DEFAULT_CONFIG_PATH, StrategyConfig, load_config
-from momentum.console import make_console, scan_counts, scan_table, step_progress, summary_table
-from momentum.data import MarketDataSource
-from momentum.domain import AssetType, DayResult, EntryOrder, Fill, Trade
-from momentum.engine import EngineState, Rules, decide_entries, process_bars, run_day
-from momentum.errors import ConfigError, MomentumError, StateError
-from momentum.market import Market
-from momentum.metrics import summarize
-from momentum.money import money_str, to_money
-from momentum.paper import PaperRunOutcome, PaperTrader
-from momentum.scanner import ScanResult, held_scores
-from momentum.sources import build_source, choose_source
-from momentum.files import write_atomic
-from momentum.state import PaperMeta, StateStore
+from momentum.core.calendar import NEW_YORK, completed_through, step_days
+from momentum.core.clock import Clock, SystemClock
+from momentum.core.config import DEFAULT_CONFIG_PATH, StrategyConfig, load_config
+from momentum.core.domain import AssetType, DayResult, EntryOrder, Fill, Trade
+from momentum.core.errors import ConfigError, ExitCode, MomentumError, StateError
+from momentum.core.money import to_money
+from momentum.data.base import MarketDataSource
+from momentum.data.market import Market, last_step_day
+from momentum.data.sources import build_source, choose_source
+from momentum.notify.alerts import Alert, build_alerts
+from momentum.notify.delivery import dispatcher_from_config
+from momentum.reports.analysis_view import run_analysis_command
+from momentum.reports.backtest import write_backtest_outputs, write_trade_files
+from momentum.reports.console import (make_console, scan_counts, scan_table, step_progress,
+                                      summary_table)
+from momentum.reports.daily import render_daily_report, write_daily_report
+from momentum.reports.summary import day_summary
+from momentum.rules.metrics import summarize
+from momentum.rules.scanner import ScanResult, held_scores
+from momentum.run.backtester import BacktestResult, run_backtest
+from momentum.run.engine import EngineState, Rules, decide_entries, process_bars, run_day
+from momentum.run.paper import PaperRunOutcome, PaperTrader, require_session_data
+from momentum.run.state import PaperMeta, StateStore
 
 logger = logging.getLogger("momentum.main")
-
-
-class ExitCode(IntEnum):
-    OK = 0
-    BUG = 1
-    USER_ERROR = 2
-    INTERRUPTED = 130
 
 
 class MomentumStrategy:
@@ -263,7 +255,7 @@ class MomentumStrategy:
             self.paper.load(from_snapshot)  # fail fast on a bad state, before any download
             market = self.load_market(end=target)
             day = target or last_step_day(market, self.clock.now().astimezone(NEW_YORK).date())
-            self._require_bars(market, day)
+            require_session_data(market, day)
 
             def on_day(result: DayResult, state: EngineState) -> None:
                 self.state = state
@@ -275,28 +267,21 @@ class MomentumStrategy:
             self.state = outcome.state
         return outcome
 
-    @staticmethod
-    def _require_bars(market: Market, day: date) -> None:
-        """Refuse a session the data does not reach yet (stocks: its bars; crypto: the day
-        before, since today's UTC bar is still forming)."""
-        last = market.last_date
-        if last is None or day > last + timedelta(days=1):
-            raise MomentumError(f"no data for {day} yet (the data ends {last}); paper trading "
-                                f"runs sessions that have happened")
-        if market.has_type(AssetType.STOCK) and is_nyse_session(day):
-            view = market.until(day)
-            if not view.type_has_bar(AssetType.STOCK):
-                raise MomentumError(f"no stock bars for {day} yet (the data ends "
-                                    f"{market.last_date}); run after the session's data is out")
+    def paper_trading_mode(self, target: date | None = None,
+                           from_snapshot: str | None = None) -> PaperRunOutcome:
+        """The paper-trading workflow of 7.2.2, one call per scheduled or manual trigger.
+
+        Loads the saved portfolio, fetches the latest market data, runs `run_daily` for every
+        session since the last saved one up to `target` (each: daily report, alerts, state saved
+        atomically), and returns what ran. Orders are simulated by the paper broker; the portfolio
+        is the one of `--state-dir`, separate from any backtest.
+        """
+        self.mode = "paper"
+        return self.paper_run(target, from_snapshot)
 
     def paper_export(self, out_dir: Path) -> list[Path]:
         """Write the paper portfolio's trades/equity/rejections CSV in the backtest's format."""
-        saved = self.paper.load()
-        out_dir.mkdir(parents=True, exist_ok=True)
-        files = {"trades.csv": trades_csv(saved.engine.portfolio.trades()),
-                 "equity.csv": equity_csv(saved.engine.equity_curve),
-                 "rejections.csv": rejections_csv(saved.engine.rejections)}
-        return [write_atomic(out_dir / name, text) for name, text in files.items()]
+        return write_trade_files(self.paper.load().engine, out_dir)
 
     # ------------------------------------------------------------ backtest
     def run_backtest(self, start: date, end: date, on_step=None) -> BacktestResult:
@@ -307,38 +292,6 @@ class MomentumStrategy:
         return result
 
 
-def day_summary(result: DayResult) -> dict[str, Any]:
-    """A plain dict of one daily step: fills with reasons, entries, rejections, equity, P&L."""
-    return {
-        "date": result.day.isoformat(),
-        "fills": [{"ticker": f.ticker, "side": f.side.value, "date": f.day.isoformat(),
-                   "price": money_str(f.price), "quantity": money_str(f.quantity),
-                   "commission": money_str(f.commission),
-                   "reason": f.reason.value if f.reason else "entry"} for f in result.fills],
-        "entries": [{"ticker": o.ticker, "quantity": money_str(o.quantity), "score": o.score,
-                     "reference_close": money_str(o.reference_close)} for o in result.entries],
-        "rejections": [{"ticker": r.ticker, "reason": r.reason.value, "rule": r.rule,
-                        "detail": r.detail, "date": r.day.isoformat()} for r in result.rejections],
-        "equity": money_str(result.equity), "cash": money_str(result.cash),
-        "gross_exposure": money_str(result.gross_exposure),
-        "sector_exposure": {s: money_str(v) for s, v in result.sector_exposure.items()},
-        "daily_pnl": money_str(result.daily_pnl),
-        "full_scan": result.full_scan,
-        "candidates": [c.ticker for c in result.candidates],
-        "data_dates": {k: v.isoformat() for k, v in result.data_dates.items()},
-    }
-
-
-def last_step_day(market: Market, day: date | None) -> date:
-    """The latest step date (R7) on or before `day` for which the market has bars."""
-    last = market.last_date
-    assert last is not None
-    end = min(day, last) if day else last
-    start = market.first_date or end
-    days = step_days(start, end, market.has_type(AssetType.STOCK))
-    if not days:
-        raise ConfigError(f"no trading day on or before {end} in the data (it starts {start})")
-    return days[-1]
 
 
 # ---------------------------------------------------------------- CLI
@@ -507,7 +460,7 @@ def cmd_paper(args: argparse.Namespace) -> int:
         console.print(render_daily_report(day, saved.engine, strategy.config,
                                           strategy.clock.now(), color=sys.stdout.isatty()))
         return ExitCode.OK
-    outcome = strategy.paper_run(args.date, args.from_snapshot)
+    outcome = strategy.paper_trading_mode(args.date, args.from_snapshot)
     if outcome.already_done:
         console.print(f"{outcome.target} is already done; nothing to run.")
     elif not outcome.days:
@@ -584,7 +537,7 @@ def run_guarded(call: Callable[[], int], show_traceback: bool, bug_code: int = E
             raise
         for line in str(e).splitlines() or [e.__class__.__name__]:
             print(f"error: {line}", file=sys.stderr)
-        return ExitCode.USER_ERROR
+        return e.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return ExitCode.INTERRUPTED

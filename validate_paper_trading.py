@@ -7,7 +7,7 @@
 A paper portfolio is created in a temporary folder at the window's first session. Each session is
 then run by a new MomentumStrategy that loads the state from disk, as a restart after every close
 would; the state it saved is reloaded and checked. The backtest runs over the same window with
-the same capital, and momentum.validation compares the two. The comparison report goes to
+the same capital, and momentum.run.validation compares the two. The comparison report goes to
 <reports>/validation_<start>_<end>.txt and .json. Exit codes: 0 match, 1 differences,
 2 user error (one line on stderr), 3 unexpected error, 130 interrupted.
 """
@@ -29,18 +29,18 @@ from typing import Any
 
 from logging_config import setup_logging
 from main import MomentumStrategy, iso_date, positive_amount, run_guarded
-from momentum.calendar import NEW_YORK, step_days
-from momentum.clock import Clock, SystemClock
-from momentum.config import DEFAULT_CONFIG_PATH, StrategyConfig, load_config
-from momentum.domain import AssetType, DayResult
-from momentum.engine import EngineState
-from momentum.errors import ConfigError, MomentumError
-from momentum.files import write_atomic
-from momentum.market import Market
-from momentum.money import to_money
-from momentum.state import StateStore
-from momentum.validation import PaperSnapshot, RunRecord, ValidationReport, compare
-from momentum.validation_report import count_text, render_text, to_json
+from momentum.core.calendar import NEW_YORK, step_days
+from momentum.core.clock import Clock, SystemClock
+from momentum.core.config import DEFAULT_CONFIG_PATH, StrategyConfig, load_config
+from momentum.core.domain import AssetType, DayResult
+from momentum.core.errors import ConfigError, MomentumError
+from momentum.core.files import write_atomic
+from momentum.core.money import to_money
+from momentum.data.market import Market
+from momentum.reports.validation import count_text, render_text, to_json
+from momentum.run.engine import EngineState
+from momentum.run.state import StateStore
+from momentum.run.validation import PaperSnapshot, RunRecord, ValidationReport, compare
 
 logger = logging.getLogger("momentum.validate")
 DEFAULT_SESSIONS = 30

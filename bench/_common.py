@@ -9,8 +9,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from momentum.config import SyntheticConfig  # noqa: E402
-from momentum.synthetic import SyntheticMarket  # noqa: E402
+from momentum.core.config import SyntheticConfig  # noqa: E402
+from momentum.data.synthetic import SyntheticMarket  # noqa: E402
 
 CACHE = ROOT / ".cache" / "bench"
 # A fixed 'now' keeps the history identical from run to run: 2015-01-02 .. 2025-12-31.

@@ -15,9 +15,10 @@ import time
 from datetime import date
 
 from _common import synthetic
-from momentum.backtester import run_backtest
-from momentum.config import StrategyConfig
-from momentum.market import Market
+
+from momentum.core.config import StrategyConfig
+from momentum.data.market import Market
+from momentum.run.backtester import run_backtest
 
 
 def timed_run(args: argparse.Namespace) -> None:

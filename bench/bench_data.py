@@ -10,12 +10,12 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-
 from _common import CACHE, big_config, synthetic, timed
-from momentum.csv_source import CsvDirectorySource
-from momentum.indicators import compute_indicators
-from momentum.market import Market
-from momentum.synthetic import cache_path, generate
+
+from momentum.data.csv_source import CsvDirectorySource
+from momentum.data.indicators import compute_indicators
+from momentum.data.market import Market
+from momentum.data.synthetic import cache_path, generate
 
 
 def write_csv_dir(source, root: Path) -> int:

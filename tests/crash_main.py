@@ -17,8 +17,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import main as cli  # noqa: E402
-import momentum.files as files  # noqa: E402
-import momentum.paper as paper  # noqa: E402
+import momentum.core.files as files  # noqa: E402
+import momentum.run.paper as paper  # noqa: E402
 
 
 def plant(point: str, n: int) -> None:

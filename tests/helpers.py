@@ -7,8 +7,8 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
-from momentum.domain import Asset, AssetType
-from momentum.market import AssetHistory, Market
+from momentum.core.domain import Asset, AssetType
+from momentum.data.market import AssetHistory, Market
 
 
 def bar_frame(days: Sequence[date], opens, highs, lows, closes, volumes) -> pd.DataFrame:

@@ -34,17 +34,17 @@ import yaml
 
 import main as cli
 from logging_config import reset_logging
-from momentum.backtest_report import equity_csv, rejections_csv, trades_csv
-from momentum.calendar import nyse_sessions
-from momentum.clock import FixedClock
-from momentum.config import DEFAULT_CONFIG_PATH, StrategyConfig
-from momentum.domain import AssetType, ExitReason, Position, RejectReason, Side
-from momentum.engine import EngineState, Rules, run_day
-from momentum.indicators import compute_indicators
-from momentum.metrics import summarize
-from momentum.money import to_money
-from momentum.state import StateStore
-from momentum.state_codec import encode_state
+from momentum.core.calendar import nyse_sessions
+from momentum.core.clock import FixedClock
+from momentum.core.config import DEFAULT_CONFIG_PATH, StrategyConfig
+from momentum.core.domain import AssetType, ExitReason, Position, RejectReason, Side
+from momentum.core.money import to_money
+from momentum.data.indicators import compute_indicators
+from momentum.reports.backtest import equity_csv, rejections_csv, trades_csv
+from momentum.rules.metrics import summarize
+from momentum.run.engine import EngineState, Rules, run_day
+from momentum.run.state import StateStore
+from momentum.run.state_codec import encode_state
 from tests.conftest import ROOT
 from tests.helpers import bar_frame, make_market, stock, weekdays
 

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 import main as cli
-from momentum.config import DEFAULT_CONFIG_PATH
+from momentum.core.config import DEFAULT_CONFIG_PATH
 
 ROOT = Path(__file__).resolve().parents[2]
 

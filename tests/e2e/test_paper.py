@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 import main as cli
-from momentum.config import DEFAULT_CONFIG_PATH
+from momentum.core.config import DEFAULT_CONFIG_PATH
 
 ROOT = Path(__file__).resolve().parents[2]
 SESSIONS = ["2024-03-01", "2024-03-04", "2024-03-05", "2024-03-06", "2024-03-07", "2024-03-08",
@@ -191,3 +191,26 @@ def test_a_future_date_is_refused_before_anything_runs(config, tmp_path, capsys)
     assert paper(config, "--run", "--date", "2099-01-02") == 2
     assert "no data for 2099-01-02 yet" in capsys.readouterr().err
     assert latest_state(tmp_path / "snapshots")["date"] is None
+
+
+SPEC_METHODS = ("load_config", "initialize_components", "run_daily", "scan_and_select_candidates",
+                "process_signals", "execute_approved_trades", "update_positions",
+                "generate_daily_report", "send_alerts", "save_state", "load_state",
+                "paper_trading_mode")  # steps 7.1.1 and 7.2.2
+
+
+def test_the_orchestrator_keeps_every_method_of_the_spec():
+    missing = [m for m in SPEC_METHODS if not callable(getattr(cli.MomentumStrategy, m, None))]
+    assert not missing
+
+
+def test_paper_trading_mode_runs_the_sessions_the_cli_runs(config, tmp_path):
+    by_cli, by_method = tmp_path / "cli", tmp_path / "method"
+    for state_dir in (by_cli, by_method):
+        assert paper(config, "--init", "--date", SESSIONS[0], state_dir=state_dir) == 0
+    assert paper(config, "--run", "--date", SESSIONS[4], state_dir=by_cli) == 0
+    strategy = cli.MomentumStrategy(config, state_dir=by_method)
+    outcome = strategy.paper_trading_mode(cli.iso_date(SESSIONS[4]))
+    assert [d.day.isoformat() for d in outcome.days] == SESSIONS[:5]
+    assert strategy.mode == "paper"
+    assert latest_state(by_method) == latest_state(by_cli)

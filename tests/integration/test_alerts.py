@@ -36,14 +36,13 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 import logging_config
-from momentum.alert_delivery import (AlertDispatcher, AlertThrottle, ConsoleChannel,
-                                     DeliveryError, EmailChannel, LogChannel, SlackChannel,
-                                     dispatcher_from_config)
-from momentum.alerts import Alert, AlertKind, Severity, build_alerts, mask_secrets
-from momentum.config import AlertsConfig, RiskConfig, StrategyConfig
-from momentum.domain import (AssetType, DayResult, EntryOrder, ExitReason, Fill, Position,
-                             RejectReason, Rejection, Side)
-from momentum.engine import EngineState, EquityPoint
+from momentum.core.config import AlertsConfig, RiskConfig, StrategyConfig
+from momentum.core.domain import (AssetType, DayResult, EntryOrder, ExitReason, Fill, Position,
+                                  Rejection, RejectReason, Side)
+from momentum.notify.alerts import Alert, AlertKind, Severity, build_alerts, mask_secrets
+from momentum.notify.delivery import (AlertDispatcher, AlertThrottle, ConsoleChannel, DeliveryError,
+                                      EmailChannel, LogChannel, SlackChannel, dispatcher_from_config)
+from momentum.run.engine import EngineState, EquityPoint
 
 DAY = date(2024, 3, 4)
 T0 = datetime(2024, 3, 4, 21, 0, tzinfo=timezone.utc)
@@ -253,7 +252,7 @@ def test_slack_channel_raises_on_500_and_on_no_server_without_the_token(slack):
 
 # ---------------------------------------------------------------- log and console channels
 def test_log_channel_marks_trade_alerts_and_never_logs_errors_at_error(caplog):
-    caplog.set_level(logging.DEBUG, logger="momentum.alerts")
+    caplog.set_level(logging.DEBUG, logger="momentum.notify.alerts")
     channel = LogChannel()
     channel.send(ALERT)
     channel.send(Alert(AlertKind.ERROR, Severity.CRITICAL, "main: boom", "x", "error:x", DAY))
@@ -319,7 +318,7 @@ def test_throttle_window_zero_never_holds_an_alert(tmp_path):
 def test_throttle_with_a_corrupt_file_starts_empty_and_warns(tmp_path, caplog, content):
     path = tmp_path / "alert_throttle.json"
     path.write_text(content)
-    with caplog.at_level(logging.WARNING, logger="momentum.alerts"):
+    with caplog.at_level(logging.WARNING, logger="momentum.notify.alerts"):
         throttle = AlertThrottle(path, timedelta(minutes=60))
     assert "unreadable" in caplog.text and throttle.allows("k", T0)
     throttle.record("k", T0)
@@ -331,7 +330,7 @@ def test_throttle_with_a_corrupt_file_starts_empty_and_warns(tmp_path, caplog, c
 def test_failed_deliveries_are_logged_and_the_run_goes_on(slack, tmp_path, caplog, capsys):
     # Our logger only: urllib3's DEBUG lines quote the webhook path, and only setup_logging
     # (tested below) quiets and masks them.
-    caplog.set_level(logging.DEBUG, logger="momentum.alerts")
+    caplog.set_level(logging.DEBUG, logger="momentum.notify.alerts")
     slack.status = 500
     down = free_port()  # nothing listens there: connection refused
     cfg = email_config(down, slack_webhook=slack.url())

@@ -9,16 +9,17 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from momentum.analysis import TradeRow, analyze_ticker
-from momentum.analysis_view import (analysis_figure_html, analysis_renderables, read_trades_csv,
-                                    run_analysis_command)
-from momentum.backtest_report import write_backtest_outputs
-from momentum.backtester import run_backtest
-from momentum.config import StrategyConfig
-from momentum.csv_source import CsvDirectorySource
-from momentum.errors import StateError
-from momentum.market import Market
-from momentum.money import floor_qty, to_money
+from momentum.core.config import StrategyConfig
+from momentum.core.errors import StateError
+from momentum.core.money import floor_qty, to_money
+from momentum.data.csv_source import CsvDirectorySource
+from momentum.data.market import Market
+from momentum.reports.analysis import analyze_ticker
+from momentum.reports.analysis_records import TradeRow
+from momentum.reports.analysis_view import (analysis_figure_html, analysis_renderables,
+                                            read_trades_csv, run_analysis_command)
+from momentum.reports.backtest import write_backtest_outputs
+from momentum.run.backtester import run_backtest
 
 DAY = date(2019, 6, 28)
 CFG = StrategyConfig()

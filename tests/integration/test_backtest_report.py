@@ -12,14 +12,14 @@ import numpy as np
 import pytest
 from plotly.offline import get_plotlyjs
 
-from momentum.backtest_report import write_backtest_outputs
-from momentum.files import write_atomic
-from momentum.backtester import BacktestResult, run_backtest
-from momentum.config import StrategyConfig, load_config
-from momentum.csv_source import CsvDirectorySource
-from momentum.domain import AssetType, ExitReason, RejectReason
-from momentum.market import Market
-from momentum.money import to_money
+from momentum.core.config import StrategyConfig, load_config
+from momentum.core.domain import AssetType, ExitReason, RejectReason
+from momentum.core.files import write_atomic
+from momentum.core.money import to_money
+from momentum.data.csv_source import CsvDirectorySource
+from momentum.data.market import Market
+from momentum.reports.backtest import write_backtest_outputs
+from momentum.run.backtester import BacktestResult, run_backtest
 
 START, END = date(2018, 1, 1), date(2019, 12, 31)
 FILES = {"trades.csv", "equity.csv", "rejections.csv", "summary.json", "report.html"}

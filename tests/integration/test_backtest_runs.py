@@ -7,12 +7,12 @@ from decimal import Decimal
 
 import pytest
 
-from momentum.backtester import run_backtest
-from momentum.config import StrategyConfig
-from momentum.csv_source import CsvDirectorySource
-from momentum.domain import ExitReason
-from momentum.market import Market
-from momentum.synthetic import SyntheticMarket
+from momentum.core.config import StrategyConfig
+from momentum.core.domain import ExitReason
+from momentum.data.csv_source import CsvDirectorySource
+from momentum.data.market import Market
+from momentum.data.synthetic import SyntheticMarket
+from momentum.run.backtester import run_backtest
 
 NOW = datetime(2026, 11, 24, 22, 0, tzinfo=timezone.utc)
 

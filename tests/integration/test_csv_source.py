@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from momentum.csv_source import CsvDirectorySource, load_price_file
-from momentum.data import BAR_COLUMNS, MarketDataSource
-from momentum.domain import Asset, AssetType
-from momentum.errors import DataError, TickerError
+from momentum.core.domain import Asset, AssetType
+from momentum.core.errors import DataError, TickerError
+from momentum.data.base import BAR_COLUMNS, MarketDataSource
+from momentum.data.csv_source import CsvDirectorySource, load_price_file
 
 NEW_YORK = ZoneInfo("America/New_York")
 HEADER = "date,open,high,low,close,volume"

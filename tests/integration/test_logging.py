@@ -13,7 +13,7 @@ import pytest
 
 import logging_config
 from logging_config import AlertHandler, SecretMaskingFilter, reset_logging, setup_logging
-from momentum.alerts import Alert, AlertKind, Severity
+from momentum.notify.alerts import Alert, AlertKind, Severity
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "hunter2-Secret-pw"
@@ -49,8 +49,8 @@ def read(log_dir: Path, name: str) -> str:
 def test_setup_logging_creates_the_three_files_with_the_line_format(tmp_path):
     console = io.StringIO()
     run_id = setup_logging("INFO", log_dir=tmp_path / "logs", console_stream=console)
-    logging.getLogger("momentum.engine").info("marked %d positions", 3)
-    logging.getLogger("momentum.engine").debug("per-asset numbers")  # below INFO: dropped
+    logging.getLogger("momentum.run.engine").info("marked %d positions", 3)
+    logging.getLogger("momentum.run.engine").debug("per-asset numbers")  # below INFO: dropped
     logging.getLogger("main").warning("top-level module")
     names = sorted(p.name for p in (tmp_path / "logs").iterdir())
     assert names == ["errors.log", "momentum_strategy.log", "trades.log"]
@@ -65,14 +65,14 @@ def test_setup_logging_creates_the_three_files_with_the_line_format(tmp_path):
 def test_trade_lines_go_to_trades_log_and_errors_to_errors_log(tmp_path):
     log_dir = tmp_path / "logs"
     run_id = setup_logging("INFO", log_dir=log_dir, console_stream=io.StringIO())
-    engine = logging.getLogger("momentum.engine")
+    engine = logging.getLogger("momentum.run.engine")
     engine.info("%s: BUY %s %s @ %s", "2024-03-04", 10, "AAPL", "150.15")
     engine.info("%s: SELL %s %s @ %s (%s) pnl %.2f", "2024-03-05", 10, "AAPL", "160", "x", 98.5)
     engine.info("%s: NVDA rejected: max_positions (R6.2 ...)", "2024-03-05")
     logging.getLogger("momentum.trades").info("trade ledger line")
-    logging.getLogger("momentum.alerts").info("ALERT entry ...", extra={"trade": True})
-    logging.getLogger("momentum.alerts").info("ALERT good day", extra={"trade": False})
-    logging.getLogger("momentum.paper").error("state file locked")
+    logging.getLogger("momentum.notify.alerts").info("ALERT entry ...", extra={"trade": True})
+    logging.getLogger("momentum.notify.alerts").info("ALERT good day", extra={"trade": False})
+    logging.getLogger("momentum.run.paper").error("state file locked")
     trades = [LINE.match(x)["msg"] for x in read(log_dir, "trades.log").splitlines()]
     assert trades == ["2024-03-04: BUY 10 AAPL @ 150.15",
                       "2024-03-05: SELL 10 AAPL @ 160 (x) pnl 98.50",
@@ -84,7 +84,7 @@ def test_trade_lines_go_to_trades_log_and_errors_to_errors_log(tmp_path):
 
 def test_trades_log_keeps_trades_when_the_main_log_is_warning(tmp_path):
     setup_logging("WARNING", log_dir=tmp_path, console_stream=io.StringIO())
-    logging.getLogger("momentum.engine").info("%s: BUY 1 X @ 2", "2024-03-04")
+    logging.getLogger("momentum.run.engine").info("%s: BUY 1 X @ 2", "2024-03-04")
     assert "BUY 1 X @ 2" in read(tmp_path, "trades.log")
     assert read(tmp_path, "momentum_strategy.log") == ""
 
@@ -93,7 +93,7 @@ def test_secrets_are_masked_in_every_file_and_the_console(tmp_path):
     console = io.StringIO()
     setup_logging("DEBUG", log_dir=tmp_path, console_stream=console,
                   secrets=[PASSWORD, WEBHOOK], alert_sink=lambda alert: None)
-    log = logging.getLogger("momentum.tiingo")
+    log = logging.getLogger("momentum.data.tiingo.client")
     log.info("login with %s", PASSWORD)
     log.debug("headers {'Authorization': 'Token abc123def'} and Authorization: Token zz9")
     log.info("posting to %s", "https://hooks.slack.com/services/T1/B2/someTOKEN")
@@ -102,7 +102,7 @@ def test_secrets_are_masked_in_every_file_and_the_console(tmp_path):
         raise ValueError(f"cannot post to {WEBHOOK}")
     except ValueError:
         log.exception("%s: BUY failed for %s", "2024-03-04", PASSWORD)
-    logging.getLogger("momentum.engine").info("%s: BUY 1 X @ %s", "2024-03-04", PASSWORD)
+    logging.getLogger("momentum.run.engine").info("%s: BUY 1 X @ %s", "2024-03-04", PASSWORD)
     texts = {name: read(tmp_path, name) for name in
              ("momentum_strategy.log", "trades.log", "errors.log")}
     texts["console"] = console.getvalue()
@@ -125,7 +125,7 @@ def test_alert_handler_sends_error_and_critical_records_as_alerts(tmp_path):
     alerts: list[Alert] = []
     setup_logging("INFO", console_stream=io.StringIO(), secrets=[PASSWORD],
                   alert_sink=alerts.append)
-    log = logging.getLogger("momentum.paper")
+    log = logging.getLogger("momentum.run.paper")
     log.warning("a retry")  # below ERROR: no alert
     log.error("cannot save state with %s: %s", PASSWORD, "disk full")
     log.critical("giving up")
@@ -133,7 +133,7 @@ def test_alert_handler_sends_error_and_critical_records_as_alerts(tmp_path):
                                                       (AlertKind.ERROR, Severity.CRITICAL)]
     first = alerts[0]
     assert first.title == "paper: cannot save state with ***: disk full"
-    assert first.key == "error:momentum.paper:cannot save state with %s: %s"
+    assert first.key == "error:momentum.run.paper:cannot save state with %s: %s"
     assert PASSWORD not in repr(alerts)
 
 
@@ -142,7 +142,7 @@ def test_alert_handler_survives_a_failing_sink_and_does_not_recurse(caplog):
 
     def sink(alert: Alert) -> None:
         calls.append(alert)
-        logging.getLogger("momentum.alerts").error("sink broke too")  # would alert again
+        logging.getLogger("momentum.notify.alerts").error("sink broke too")  # would alert again
         raise ConnectionError(f"smtp down, password {PASSWORD}")
 
     setup_logging("INFO", console_stream=io.StringIO(), secrets=[PASSWORD], alert_sink=sink)

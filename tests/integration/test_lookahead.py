@@ -6,10 +6,10 @@ from datetime import date
 import numpy as np
 import pytest
 
-from momentum.backtester import run_backtest
-from momentum.config import StrategyConfig
-from momentum.csv_source import CsvDirectorySource
-from momentum.market import Market
+from momentum.core.config import StrategyConfig
+from momentum.data.csv_source import CsvDirectorySource
+from momentum.data.market import Market
+from momentum.run.backtester import run_backtest
 from tests.helpers import FrameSource
 
 START, D, END = date(2018, 1, 2), date(2019, 6, 28), date(2019, 12, 31)

@@ -9,12 +9,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from momentum.backtester import run_backtest
-from momentum.domain import AssetType, Position
-from momentum.engine import EngineState
-from momentum.errors import StateError
-from momentum.state import PaperMeta, StateStore, checksum
-from momentum.state_codec import decode_state, encode_state
+from momentum.core.domain import AssetType, Position
+from momentum.core.errors import StateError
+from momentum.run.backtester import run_backtest
+from momentum.run.engine import EngineState
+from momentum.run.state import PaperMeta, StateStore, checksum
+from momentum.run.state_codec import decode_state, encode_state
 from tests.unit.test_properties import loose_config, random_market
 
 NOW = datetime(2024, 3, 8, 21, 5, tzinfo=timezone.utc)
@@ -163,7 +163,7 @@ def test_lock_refuses_a_second_run(store):
 def test_failed_write_keeps_the_previous_state(store, monkeypatch):
     paths, _, _ = saved_days(store)
     before = store.load()
-    import momentum.files as files
+    import momentum.core.files as files
 
     def full_disk(*_args, **_kwargs):
         raise OSError(28, "No space left on device")

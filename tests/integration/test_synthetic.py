@@ -10,13 +10,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from momentum import indicators as ind
-from momentum.calendar import calendar_days, nyse_sessions
-from momentum.config import SyntheticConfig
-from momentum.data import BAR_COLUMNS, MarketDataSource
-from momentum.domain import AssetType
-from momentum.errors import DataError, TickerError
-from momentum.synthetic import HORIZON, SECTORS, SyntheticMarket
+from momentum.core.calendar import calendar_days, nyse_sessions
+from momentum.core.config import SyntheticConfig
+from momentum.core.domain import AssetType
+from momentum.core.errors import DataError, TickerError
+from momentum.data import indicators as ind
+from momentum.data.base import BAR_COLUMNS, MarketDataSource
+from momentum.data.synthetic import HORIZON, SECTORS, SyntheticMarket
 
 NEW_YORK = ZoneInfo("America/New_York")
 LATE = datetime(2030, 1, 2, 12, 0, tzinfo=UTC)  # every bar through 2029-12-31
@@ -94,7 +94,7 @@ def test_cache_corrupt_file_regenerated_with_warning(
     else:
         data[len(data) // 2] ^= 0xFF  # inside the bar array: only the zip CRC can tell
     path.write_bytes(bytes(data))
-    with caplog.at_level(logging.WARNING, logger="momentum.synthetic"):
+    with caplog.at_level(logging.WARNING, logger="momentum.data.synthetic"):
         repaired = SyntheticMarket(DEFAULT, LATE, tmp_path)
     assert not repaired.loaded_from_cache
     assert "regenerating" in caplog.text and path.name in caplog.text
@@ -106,7 +106,7 @@ def test_cache_unwritable_dir_warns_and_still_serves_bars(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("a file where the cache directory should be")
-    with caplog.at_level(logging.WARNING, logger="momentum.synthetic"):
+    with caplog.at_level(logging.WARNING, logger="momentum.data.synthetic"):
         source = SyntheticMarket(SMALL, LATE, blocker / "cache")
     assert "cannot write" in caplog.text
     assert len(source.bars("SPY")) > 3000

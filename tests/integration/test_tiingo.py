@@ -17,18 +17,17 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-import momentum.tiingo
-
-from momentum.config import ApiConfig, DataConfig, StrategyConfig, UniverseConfig
-from momentum.data import BAR_COLUMNS, MarketDataSource
-from momentum.errors import DataError
-from momentum.market import Market
-from momentum.tiingo import (HOUR_S, MalformedResponse, PlanError, RateLimited, RateLimiter,
-                             ServerUnavailable, TiingoAuthError, TiingoClient, UnknownTickerError,
-                             log_countdown, parse_crypto_rows, parse_daily_rows,
-                             parse_retry_after)
-from momentum.tiingo_cache import SqliteCache, cache_file
-from momentum.tiingo_source import TiingoSource
+import momentum.data.tiingo.client
+from momentum.core.config import ApiConfig, DataConfig, StrategyConfig, UniverseConfig
+from momentum.core.errors import DataError
+from momentum.data.base import BAR_COLUMNS, MarketDataSource
+from momentum.data.market import Market
+from momentum.data.tiingo.cache import SqliteCache, cache_file
+from momentum.data.tiingo.client import (HOUR_S, MalformedResponse, PlanError, RateLimited,
+                                         RateLimiter, ServerUnavailable, TiingoAuthError,
+                                         TiingoClient, UnknownTickerError, log_countdown,
+                                         parse_crypto_rows, parse_daily_rows, parse_retry_after)
+from momentum.data.tiingo.source import TiingoSource
 from tests.conftest import ROOT
 from tests.tiingo_server import SYMBOL_CAP_TEXT, Fault, TiingoTestServer
 
@@ -138,7 +137,7 @@ def test_parse_rows_reads_every_recorded_date_format(tiingo_fixtures):
 
 
 def test_client_crypto_pages_past_the_row_cap(server, fake, monkeypatch):
-    monkeypatch.setattr(momentum.tiingo, "CRYPTO_ROW_CAP", 100)
+    monkeypatch.setattr(momentum.data.tiingo.client, "CRYPTO_ROW_CAP", 100)
     server.crypto_row_cap = 100
     server.alias_crypto("ethusd")
     out = make_client(server, fake).crypto_prices(["BTCUSD", "ETHUSD"], date(2019, 7, 21),
@@ -347,7 +346,7 @@ def test_limiter_default_countdown_logs_info_every_10s(fake, caplog):
     fake.now += 3570.0
     limiter.acquire()  # 30 s left in the hour
     lines = [r for r in caplog.records
-             if r.name == "momentum.tiingo" and r.levelno == logging.INFO]
+             if r.name == "momentum.data.tiingo.client" and r.levelno == logging.INFO]
     why = "Tiingo hourly budget of 1 requests is used up"
     assert [r.getMessage() for r in lines] == [f"waiting {t}: {why}" for t in ("30s", "20s", "10s")]
 

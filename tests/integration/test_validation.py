@@ -1,4 +1,4 @@
-"""validate_paper_trading.py end to end, and momentum.validation on hand-built days (spec 7.2.8)."""
+"""validate_paper_trading.py end to end, and momentum.run.validation on hand-built days (spec 7.2.8)."""
 from __future__ import annotations
 
 import json
@@ -12,15 +12,14 @@ import yaml
 
 import validate_paper_trading as validate
 from main import MomentumStrategy
-from momentum.clock import FixedClock
-from momentum.config import DEFAULT_CONFIG_PATH, StrategyConfig
-from momentum.domain import (AssetType, Candidate, DayResult, EntryOrder, EntrySignal, ExitReason,
-                             Fill, Position, RejectReason, Rejection, Side)
-from momentum.engine import EngineState, EquityPoint
-from momentum.validation import (MISSING, PRICE_CAUSE, PaperSnapshot, RunRecord, compare,
-                                 compare_day, compare_days, persistence_checks,
-                                 risk_checks)
-from momentum.validation_report import render_text, to_json
+from momentum.core.clock import FixedClock
+from momentum.core.config import DEFAULT_CONFIG_PATH, StrategyConfig
+from momentum.core.domain import (AssetType, Candidate, DayResult, EntryOrder, EntrySignal,
+                                  ExitReason, Fill, Position, Rejection, RejectReason, Side)
+from momentum.reports.validation import render_text, to_json
+from momentum.run.engine import EngineState, EquityPoint
+from momentum.run.validation import (MISSING, PRICE_CAUSE, PaperSnapshot, RunRecord, compare,
+                                     compare_day, compare_days, persistence_checks, risk_checks)
 
 # Saturday 2024-04-06: the synthetic market ends on Friday 2024-04-05, the window's last session.
 CLOCK = FixedClock(datetime(2024, 4, 6, 12, tzinfo=UTC))
@@ -127,7 +126,7 @@ def test_sessions_with_a_full_window_is_a_usage_error(config):
     assert exc.value.code == 2
 
 
-# ---------------------------------------------------------------- momentum.validation, by hand
+# ---------------------------------------------------------------- momentum.run.validation, by hand
 D1, D2, D3 = date(2024, 3, 4), date(2024, 3, 5), date(2024, 3, 6)
 
 

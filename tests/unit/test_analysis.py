@@ -10,17 +10,18 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from momentum.analysis import TradeRow, analyze_ticker
-from momentum import backtest_report
-from momentum.analysis_view import (TRADES_HEADER, analysis_day, analysis_figure_html,
-                                    analysis_renderables, read_trades_csv, run_analysis_command,
-                                    verdict)
-from momentum.backtest_report import trades_csv
-from momentum.config import StrategyConfig
-from momentum.domain import Asset, AssetType, ExitReason, Position, RejectReason, Trade
-from momentum.engine import EngineState
-from momentum.errors import DataError, StateError, TickerError
-from momentum.money import floor_qty, to_money
+from momentum.core.config import StrategyConfig
+from momentum.core.domain import Asset, AssetType, ExitReason, Position, RejectReason, Trade
+from momentum.core.errors import DataError, StateError, TickerError
+from momentum.core.money import floor_qty, to_money
+from momentum.reports import backtest as backtest_report
+from momentum.reports.analysis import analyze_ticker
+from momentum.reports.analysis_records import TradeRow
+from momentum.reports.analysis_view import (TRADES_HEADER, analysis_day, analysis_figure_html,
+                                            analysis_renderables, read_trades_csv,
+                                            run_analysis_command, verdict)
+from momentum.reports.backtest import trades_csv
+from momentum.run.engine import EngineState
 from tests.helpers import bar_frame, crypto, make_market, stock, weekdays
 
 CFG = StrategyConfig()  # defaults: RSI 50-70, surge 1.5, stop 8%, risk 1%, gross 25%, sector 15%

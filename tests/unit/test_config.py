@@ -7,8 +7,8 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from momentum.config import DEFAULT_CONFIG_PATH, StrategyConfig, load_config, substitute_env
-from momentum.errors import ConfigError
+from momentum.core.config import DEFAULT_CONFIG_PATH, StrategyConfig, load_config, substitute_env
+from momentum.core.errors import ConfigError
 
 USER_YAML_DEFAULTS = {
     ("scanner", "stock_min_market_cap"): 500000000, ("scanner", "stock_min_volume"): 5000000,

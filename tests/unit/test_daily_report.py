@@ -14,11 +14,11 @@ from decimal import Decimal as D
 
 import pytest
 
-from momentum.config import RiskConfig, StrategyConfig
-from momentum.daily_report import HEADINGS, render_daily_report, strip_ansi, write_daily_report
-from momentum.domain import (AssetType, EntryOrder, ExitReason, Fill, Position, RejectReason,
-                             Rejection, Side, Trade)
-from momentum.engine import EngineState, EquityPoint, Rules, run_day
+from momentum.core.config import RiskConfig, StrategyConfig
+from momentum.core.domain import (AssetType, EntryOrder, ExitReason, Fill, Position, Rejection,
+                                  RejectReason, Side, Trade)
+from momentum.reports.daily import HEADINGS, render_daily_report, strip_ansi, write_daily_report
+from momentum.run.engine import EngineState, EquityPoint, Rules, run_day
 from tests.helpers import bar_frame, make_market, stock
 
 DAY, PREV = date(2024, 3, 6), date(2024, 3, 5)

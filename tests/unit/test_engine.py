@@ -6,11 +6,11 @@ from decimal import Decimal as D
 
 import pytest
 
-from momentum.backtester import backtest_days
-from momentum.config import StrategyConfig
-from momentum.domain import Asset, AssetType, EntryOrder, ExitReason, RejectReason, Side
-from momentum.engine import EngineState, Rules, run_day
-from momentum.signals import exit_levels
+from momentum.core.config import StrategyConfig
+from momentum.core.domain import Asset, AssetType, EntryOrder, ExitReason, RejectReason, Side
+from momentum.rules.signals import exit_levels
+from momentum.run.backtester import backtest_days
+from momentum.run.engine import EngineState, Rules, run_day
 from tests.helpers import bar_frame, crypto, make_market, stock
 
 CFG = StrategyConfig()
@@ -143,8 +143,9 @@ def fade_rows():
 
 
 def test_momentum_fade_exit_fills_at_the_next_open():
-    from momentum.indicators import rsi_wilder
     import numpy as np
+
+    from momentum.data.indicators import rsi_wilder
     rows = fade_rows()
     closes = np.array([r[4] for r in rows])
     rsi = rsi_wilder(closes)

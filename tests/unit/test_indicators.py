@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from momentum.indicators import (average_dollar_volume, composite_momentum, compute_indicators,
-                                 roc, rsi_wilder, sma, volume_surge_ratio)
+from momentum.data.indicators import (average_dollar_volume, composite_momentum, compute_indicators,
+                                      roc, rsi_wilder, sma, volume_surge_ratio)
 
 
 # ---------------------------------------------------------------- slow loop references (R2 text)

@@ -8,13 +8,14 @@ from decimal import Decimal
 
 import pytest
 
-from momentum.backtester import BacktestResult
-from momentum.domain import Asset, AssetType, DayResult, ExitReason, Rejection, RejectReason, Trade
-from momentum.engine import EngineState, EquityPoint
-from momentum.metrics import (average_exposure, benchmark_stats, benchmark_ticker, cagr,
-                              daily_returns, drawdown_series, max_drawdown, monthly_returns,
-                              rejection_counts, sharpe_ratio, sortino_ratio, summarize,
-                              total_return, trade_stats)
+from momentum.core.domain import (Asset, AssetType, DayResult, ExitReason, Rejection, RejectReason,
+                                  Trade)
+from momentum.rules.metrics import (average_exposure, benchmark_stats, benchmark_ticker, cagr,
+                                    daily_returns, drawdown_series, max_drawdown, monthly_returns,
+                                    rejection_counts, sharpe_ratio, sortino_ratio, summarize,
+                                    total_return, trade_stats)
+from momentum.run.backtester import BacktestResult
+from momentum.run.engine import EngineState, EquityPoint
 from tests.helpers import crypto, make_market, stock, trend_frame, weekdays
 
 D0 = date(2024, 1, 1)

@@ -8,10 +8,10 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from momentum.backtester import run_backtest
-from momentum.calendar import nyse_sessions
-from momentum.config import StrategyConfig
-from momentum.money import ZERO
+from momentum.core.calendar import nyse_sessions
+from momentum.core.config import StrategyConfig
+from momentum.core.money import ZERO
+from momentum.run.backtester import run_backtest
 from tests.helpers import bar_frame, crypto, make_market, stock
 
 SECTORS = ["Tech", "Energy", "Health"]

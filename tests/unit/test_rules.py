@@ -6,13 +6,14 @@ from decimal import Decimal as D
 
 import pytest
 
-from momentum.broker import PaperBroker
-from momentum.config import StrategyConfig
-from momentum.domain import AssetType, Candidate, EntrySignal, ExitReason, Position, RejectReason
-from momentum.market import BarPoint
-from momentum.money import floor_qty
-from momentum.risk import RiskBook, RiskManager
-from momentum.signals import check_exit, exit_levels, is_entry_signal, update_trailing
+from momentum.core.config import StrategyConfig
+from momentum.core.domain import (AssetType, Candidate, EntrySignal, ExitReason, Position,
+                                  RejectReason)
+from momentum.core.money import floor_qty
+from momentum.data.market import BarPoint
+from momentum.rules.broker import PaperBroker
+from momentum.rules.risk import RiskBook, RiskManager
+from momentum.rules.signals import check_exit, exit_levels, is_entry_signal, update_trailing
 
 CFG = StrategyConfig()
 EXIT = CFG.signals.exit

@@ -6,9 +6,9 @@ from datetime import date
 import numpy as np
 import pytest
 
-from momentum.config import ScannerConfig
-from momentum.domain import AssetType
-from momentum.scanner import AssetScanner, ScanCache, is_full_scan_day, momentum_score
+from momentum.core.config import ScannerConfig
+from momentum.core.domain import AssetType
+from momentum.rules.scanner import AssetScanner, ScanCache, is_full_scan_day, momentum_score
 from tests.helpers import crypto, every_day, make_market, stock, trend_frame, weekdays
 
 

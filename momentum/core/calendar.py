@@ -1,0 +1,62 @@
+"""Trading calendars: NYSE sessions (exchange_calendars XNYS) and crypto's every-UTC-day."""
+from __future__ import annotations
+
+import warnings
+from datetime import date, datetime, time, timedelta, timezone
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+import exchange_calendars as xcals
+import pandas as pd
+
+from momentum.core.domain import AssetType
+
+NEW_YORK = ZoneInfo("America/New_York")
+_CAL_FIRST, _CAL_LAST = "1990-01-02", "2040-12-31"
+STOCK_CLOSE_ET = time(16, 0)
+
+
+@lru_cache(maxsize=1)
+def _xnys() -> xcals.ExchangeCalendar:
+    # exchange_calendars still calls a pandas API that pandas 3 deprecates; the warning is theirs.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Series.values", category=FutureWarning)
+        warnings.filterwarnings("ignore", message="Series.values", category=DeprecationWarning)
+        return xcals.get_calendar("XNYS", start=_CAL_FIRST, end=_CAL_LAST)
+
+
+def nyse_sessions(start: date, end: date) -> list[date]:
+    """NYSE sessions with start <= session <= end (holidays and special closures dropped)."""
+    if end < start:
+        return []
+    sessions = _xnys().sessions
+    lo = sessions.searchsorted(pd.Timestamp(start), side="left")
+    hi = sessions.searchsorted(pd.Timestamp(end), side="right")
+    return [ts.date() for ts in sessions[lo:hi]]
+
+
+def is_nyse_session(day: date) -> bool:
+    """True when the NYSE trades on `day`."""
+    return _xnys().is_session(pd.Timestamp(day))
+
+
+def calendar_days(start: date, end: date) -> list[date]:
+    """Every calendar day from start to end inclusive."""
+    return [start + timedelta(days=i) for i in range((end - start).days + 1)]
+
+
+def step_days(start: date, end: date, has_stocks: bool) -> list[date]:
+    """The daily-step dates of R7: NYSE sessions when stocks are traded, else every day."""
+    return nyse_sessions(start, end) if has_stocks else calendar_days(start, end)
+
+
+def completed_through(asset_type: AssetType, now: datetime) -> date:
+    """The last bar date of this asset type that is complete at `now` (timezone-aware).
+
+    A stock's bar of day D is complete after the 16:00 ET close; a crypto bar is the UTC day,
+    so at 16:05 ET the crypto bar of today is still forming and yesterday's is the last one.
+    """
+    if asset_type is AssetType.CRYPTO:
+        return now.astimezone(timezone.utc).date() - timedelta(days=1)
+    local = now.astimezone(NEW_YORK)
+    return local.date() if local.time() >= STOCK_CLOSE_ET else local.date() - timedelta(days=1)

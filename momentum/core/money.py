@@ -1,0 +1,44 @@
+"""Money arithmetic: exact Decimals, floors that absorb binary error (R5.2, R5.2a, R5.7)."""
+from __future__ import annotations
+
+import math
+from decimal import ROUND_FLOOR, Decimal
+
+from momentum.core.domain import AssetType
+
+ZERO = Decimal(0)
+ONE = Decimal(1)
+_FLOOR_EPSILON = Decimal("1e-9")
+
+
+def to_money(value: float | int | str | Decimal) -> Decimal:
+    """Convert a price or config number to Decimal through its shortest repr.
+
+    ``Decimal(repr(101.1))`` is ``101.1``: the value a CSV or API wrote, not the binary neighbour.
+    """
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"not a finite amount: {value!r}")
+        return Decimal(repr(value))
+    return Decimal(value)
+
+
+def quantity_decimals(asset_type: AssetType) -> int:
+    """Whole shares for stocks, 6 decimals for crypto (R5.2)."""
+    return 6 if asset_type is AssetType.CRYPTO else 0
+
+
+def floor_qty(x: Decimal, asset_type: AssetType) -> Decimal:
+    """R5.2a: floor(x * 10^k + 1e-9) / 10^k, never negative."""
+    if x <= 0:
+        return ZERO
+    k = quantity_decimals(asset_type)
+    scaled = (x * (Decimal(10) ** k) + _FLOOR_EPSILON).to_integral_value(rounding=ROUND_FLOOR)
+    return scaled.scaleb(-k) if k else scaled
+
+
+def money_str(value: Decimal | None) -> str:
+    """Full-precision text for files (state, CSV): round-trips exactly through Decimal(text)."""
+    return "" if value is None else format(value, "f")

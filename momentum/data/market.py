@@ -1,0 +1,372 @@
+"""The in-memory market: every asset's bars and indicators, and point-in-time views of it.
+
+``Market`` loads each asset's whole history once and computes its indicators once (R1.4, R2).
+``Market.until(day)`` returns a ``MarketView`` that can only hand out bars and indicator values
+dated <= day (R1.2), so nothing built on a view can look ahead by accident.
+"""
+from __future__ import annotations
+
+import difflib
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+
+from momentum.core.calendar import step_days
+from momentum.core.domain import Asset, AssetType
+from momentum.core.errors import ConfigError, DataError
+from momentum.data.base import BAR_COLUMNS, MarketDataSource
+from momentum.data.indicators import MIN_SCORE_BARS, IndicatorSet, compute_indicators
+
+logger = logging.getLogger(__name__)
+_DAY = np.timedelta64(1, "D")
+
+
+@dataclass(frozen=True, slots=True)
+class AssetHistory:
+    """One asset's bars (oldest first) and its R2 indicators, aligned by index."""
+
+    asset: Asset
+    dates: np.ndarray      # datetime64[D]
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+    indicators: IndicatorSet
+
+    @classmethod
+    def from_frame(cls, asset: Asset, frame: pd.DataFrame) -> "AssetHistory":
+        return cls.from_arrays(asset, frame.index.to_numpy().astype("datetime64[D]"),
+                               _bar_matrix(frame))
+
+    @classmethod
+    def from_arrays(cls, asset: Asset, dates: np.ndarray, bars: np.ndarray) -> "AssetHistory":
+        """From dates and an (n, 5) float array of open, high, low, close, volume."""
+        o, h, lo, c, v = (np.ascontiguousarray(bars[:, k]) for k in range(5))
+        return cls(asset=asset, dates=dates, open=o, high=h, low=lo, close=c, volume=v,
+                   indicators=compute_indicators(c, v))
+
+
+def _bar_matrix(frame: pd.DataFrame) -> np.ndarray:
+    """The frame's bars as an (n, 5) float64 array in BAR_COLUMNS order (one pandas call)."""
+    columns = list(frame.columns)
+    return frame.to_numpy(dtype=np.float64)[:, [columns.index(c) for c in BAR_COLUMNS]]
+
+
+@dataclass(frozen=True, slots=True)
+class BarPoint:
+    """One bar of a held or ordered asset, with the RSI known at its close."""
+
+    day: date
+    open: float
+    high: float
+    low: float
+    close: float
+    rsi14: float
+
+
+@dataclass(frozen=True, slots=True)
+class ScanSnapshot:
+    """Indicator values on one day of every asset of one class that has a bar that day (R3.0)."""
+
+    asset_type: AssetType
+    bar_date: date
+    columns: np.ndarray     # market column of each asset (see MarketView.column_mask)
+    assets: np.ndarray      # Asset objects
+    tickers: np.ndarray     # str
+    market_cap: np.ndarray  # float, NaN when unknown
+    momentum: np.ndarray
+    adv20_usd: np.ndarray
+    rsi14: np.ndarray
+    surge_ratio: np.ndarray
+    close: np.ndarray
+    has_score: np.ndarray  # R2.7
+
+
+class Market:
+    """Every asset's history, indexed for O(1) point-in-time lookups.
+
+    The per-asset arrays are also kept concatenated ("flat") with an offset per asset, so a scan
+    of hundreds of assets on one day is a handful of vectorized gathers, not a Python loop.
+    """
+
+    def __init__(self, histories: Iterable[AssetHistory],
+                 complete_through: dict[AssetType, date] | None = None,
+                 skipped: dict[str, str] | None = None) -> None:
+        self.histories: dict[str, AssetHistory] = {h.asset.ticker: h for h in histories}
+        self.complete_through = dict(complete_through or {})
+        self.skipped = dict(skipped or {})  # ticker -> why it could not be loaded
+        self.tickers = sorted(self.histories)
+        ordered = [self.histories[t] for t in self.tickers]
+        self._column = {t: j for j, t in enumerate(self.tickers)}
+        self._dates, self._asof = _asof_index(ordered)
+        self._flat = _FlatArrays.build(ordered)
+        self._type_columns = {
+            t: np.array([j for j, h in enumerate(ordered) if h.asset.asset_type is t],
+                        dtype=np.intp)
+            for t in AssetType}
+        self._assets = np.empty(len(ordered), dtype=object)
+        self._assets[:] = [h.asset for h in ordered]
+        self._ticker_array = np.array(self.tickers, dtype=str)
+        self._caps = np.array([np.nan if h.asset.market_cap is None else h.asset.market_cap
+                               for h in ordered], dtype=np.float64)
+
+    @classmethod
+    def load(cls, source: MarketDataSource, start: date | None = None, end: date | None = None,
+             complete_through: dict[AssetType, date] | None = None,
+             tickers: Iterable[str] | None = None) -> "Market":
+        """Load bars (start..end) and compute indicators; an asset with bad data is skipped."""
+        wanted = None if tickers is None else set(tickers)
+        histories, skipped = [], {}
+        for asset in source.assets():
+            if wanted is not None and asset.ticker not in wanted:
+                continue
+            try:
+                frame = source.bars(asset.ticker, start, end)
+            except DataError as e:
+                if getattr(e, "fatal", False):  # e.g. a rejected API key: every asset would fail
+                    raise
+                logger.warning("skipping %s: %s", asset.ticker, e)
+                skipped[asset.ticker] = str(e)
+                continue
+            dates = frame.index.to_numpy().astype("datetime64[D]")
+            bars = _bar_matrix(frame)
+            problem = _bars_problem(dates, bars)
+            if problem:
+                logger.warning("skipping %s: %s", asset.ticker, problem)
+                skipped[asset.ticker] = problem
+            elif len(dates):
+                histories.append(AssetHistory.from_arrays(asset, dates, bars))
+        return cls(histories, complete_through, skipped)
+
+    # ------------------------------------------------------------ queries
+    @property
+    def assets(self) -> list[Asset]:
+        return [self.histories[t].asset for t in self.tickers]
+
+    @property
+    def first_date(self) -> date | None:
+        return _to_date(self._dates[0]) if len(self._dates) else None
+
+    @property
+    def last_date(self) -> date | None:
+        return _to_date(self._dates[-1]) if len(self._dates) else None
+
+    def has_type(self, asset_type: AssetType) -> bool:
+        return len(self._type_columns[asset_type]) > 0
+
+    def history(self, ticker: str) -> AssetHistory:
+        try:
+            return self.histories[ticker]
+        except KeyError:
+            raise DataError(f"no data for ticker {ticker!r} in this market") from None
+
+    def until(self, day: date) -> "MarketView":
+        """A view that sees only bars dated <= day (R1.2)."""
+        return MarketView(self, day)
+
+    def _row(self, day: date) -> int:
+        return int(np.searchsorted(self._dates, np.datetime64(day, "D"), side="right")) - 1
+
+
+def _bars_problem(dates: np.ndarray, bars: np.ndarray) -> str | None:
+    """Why a source's bars cannot be used (whatever the source checked), or None."""
+    if len(dates) > 1 and not (np.diff(dates) > np.timedelta64(0, "D")).all():
+        return "bar dates are not strictly ascending"
+    prices, volume = bars[:, :4], bars[:, 4]
+    if not np.isfinite(prices).all() or (prices <= 0).any():
+        return "a price is missing, infinite or not positive"
+    if not np.isfinite(volume).all() or (volume < 0).any():
+        return "a volume is missing or negative"
+    o, h, lo, c = prices.T
+    if (lo > np.minimum(o, c)).any() or (h < np.maximum(o, c)).any():
+        return "a bar has open or close outside [low, high]"
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class _FlatArrays:
+    offsets: np.ndarray
+    dates: np.ndarray
+    close: np.ndarray
+    momentum: np.ndarray
+    adv20_usd: np.ndarray
+    rsi14: np.ndarray
+    surge_ratio: np.ndarray
+
+    @classmethod
+    def build(cls, ordered: list[AssetHistory]) -> "_FlatArrays":
+        lengths = np.array([len(h.dates) for h in ordered], dtype=np.intp)
+        offsets = np.concatenate(([0], np.cumsum(lengths)[:-1])).astype(np.intp)
+
+        def cat(get) -> np.ndarray:
+            return np.concatenate([get(h) for h in ordered]) if ordered else np.array([])
+
+        return cls(offsets=offsets, dates=cat(lambda h: h.dates).astype("datetime64[D]"),
+                   close=cat(lambda h: h.close), momentum=cat(lambda h: h.indicators.momentum),
+                   adv20_usd=cat(lambda h: h.indicators.adv20_usd),
+                   rsi14=cat(lambda h: h.indicators.rsi14),
+                   surge_ratio=cat(lambda h: h.indicators.surge_ratio))
+
+
+def _asof_index(histories: list[AssetHistory]) -> tuple[np.ndarray, np.ndarray]:
+    """Union of bar dates; per date and asset, the index of its last bar dated <= it (-1: none)."""
+    if not histories:
+        return np.array([], dtype="datetime64[D]"), np.zeros((0, 0), dtype=np.int32)
+    dates = np.unique(np.concatenate([h.dates for h in histories]))
+    asof = np.full((len(dates), len(histories)), -1, dtype=np.int32)
+    for j, h in enumerate(histories):
+        rows = np.searchsorted(dates, h.dates)
+        asof[rows, j] = np.arange(len(h.dates), dtype=np.int32)
+    # Bar indexes grow with time, so a running maximum carries the last bar forward.
+    np.maximum.accumulate(asof, axis=0, out=asof)
+    return dates, asof
+
+
+def _to_date(d: np.datetime64) -> date:
+    return d.astype("datetime64[D]").item()
+
+
+class MarketView:
+    """The market as it was known at the end of `day`: nothing dated later is reachable."""
+
+    def __init__(self, market: Market, day: date) -> None:
+        self._market = market
+        self.day = day
+        self._current = {t: self._current_date(t) for t in AssetType}
+
+    def _current_date(self, asset_type: AssetType) -> date:
+        """The bar date this class is decided on: `day`, or yesterday while today's UTC crypto bar
+        is still forming at the source (a 16:05 ET run sees yesterday's crypto bar)."""
+        cut = self._market.complete_through.get(asset_type)
+        forming = cut is not None and cut == self.day - timedelta(days=1)
+        if asset_type is AssetType.CRYPTO and forming:
+            return cut
+        return self.day
+
+    def history(self, ticker: str) -> AssetHistory:
+        """The asset's bars and indicators up to its class's current date (never later: R1.2)."""
+        market = self._market
+        h = market.histories.get(ticker)
+        if h is None:
+            if ticker in market.skipped:
+                raise DataError(f"{ticker} could not be loaded: {market.skipped[ticker]}")
+            close = difflib.get_close_matches(ticker, market.tickers, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else " (no similar ticker)"
+            raise DataError(f"unknown ticker {ticker!r}: it is not in the market data{hint}")
+        n = self._index_at(ticker, self._current[h.asset.asset_type]) + 1
+        ind = h.indicators
+        return AssetHistory(asset=h.asset, dates=h.dates[:n], open=h.open[:n], high=h.high[:n],
+                            low=h.low[:n], close=h.close[:n], volume=h.volume[:n],
+                            indicators=IndicatorSet(ind.rsi14[:n], ind.momentum[:n],
+                                                    ind.adv20_usd[:n], ind.surge_ratio[:n]))
+
+    @property
+    def skipped(self) -> dict[str, str]:
+        """Assets whose data could not be loaded for this run: ticker -> why."""
+        return self._market.skipped
+
+    def current_date(self, asset_type: AssetType) -> date:
+        """The bar date decisions on this class use today (R3.0)."""
+        return self._current[asset_type]
+
+    def _index_at(self, ticker: str, day: date) -> int:
+        """Index of the asset's last bar dated <= min(day, view day), or -1."""
+        row = self._market._row(min(day, self.day))
+        return -1 if row < 0 else int(self._market._asof[row, self._market._column[ticker]])
+
+    def last_bar(self, ticker: str) -> BarPoint | None:
+        """The asset's latest bar dated <= the view's day."""
+        if ticker not in self._market.histories:
+            return None
+        i = self._index_at(ticker, self.day)
+        return None if i < 0 else _point(self._market.histories[ticker], i)
+
+    def bar_on(self, ticker: str, day: date) -> BarPoint | None:
+        """The asset's bar dated exactly `day` (<= the view's day), or None."""
+        if ticker not in self._market.histories or day > self.day:
+            return None
+        i = self._index_at(ticker, day)
+        h = self._market.histories[ticker]
+        return _point(h, i) if i >= 0 and _to_date(h.dates[i]) == day else None
+
+    def bars_after(self, ticker: str, after: date | None) -> Iterator[BarPoint]:
+        """The asset's bars dated after `after` up to its class's current date, oldest first."""
+        h = self._market.histories.get(ticker)
+        if h is None:
+            return
+        hi = self._index_at(ticker, self._current[h.asset.asset_type])
+        lo = -1 if after is None else self._index_at(ticker, after)
+        for i in range(lo + 1, hi + 1):
+            yield _point(h, i)
+
+    def bar_count(self, ticker: str) -> int:
+        """How many bars of the asset are dated <= the view's day."""
+        return 0 if ticker not in self._market.histories else self._index_at(ticker, self.day) + 1
+
+    def _on_current(self, asset_type: AssetType) -> tuple[np.ndarray, np.ndarray]:
+        """Columns and flat indexes of the class's assets with a bar on its current date."""
+        m = self._market
+        day = self._current[asset_type]
+        cols = m._type_columns[asset_type]
+        row = m._row(day)
+        if row < 0 or not len(cols) or m._dates[row] != np.datetime64(day, "D"):
+            return cols[:0], cols[:0]
+        idx = m._asof[row, cols].astype(np.intp)
+        flat = m._flat.offsets[cols] + idx
+        ok = (idx >= 0) & (m._flat.dates[np.where(idx >= 0, flat, 0)] == np.datetime64(day, "D"))
+        return cols[ok], flat[ok]
+
+    def listed_count(self, asset_type: AssetType) -> int:
+        """How many assets of the class have any bar up to its current date."""
+        row = self._market._row(self._current[asset_type])
+        cols = self._market._type_columns[asset_type]
+        return 0 if row < 0 else int((self._market._asof[row, cols] >= 0).sum())
+
+    def column_mask(self, tickers: Iterable[str]) -> np.ndarray:
+        """A boolean per market column, True for the given tickers (fast membership tests)."""
+        mask = np.zeros(len(self._market.tickers), dtype=bool)
+        column = self._market._column
+        mask[[column[t] for t in tickers if t in column]] = True
+        return mask
+
+    def type_has_bar(self, asset_type: AssetType) -> bool:
+        """True when some asset of this class has a bar on the class's current date."""
+        return len(self._on_current(asset_type)[0]) > 0
+
+    def snapshot(self, asset_type: AssetType) -> ScanSnapshot:
+        """Indicators of every asset of the class with a bar on its current date (R3.0)."""
+        m = self._market
+        cols, flat = self._on_current(asset_type)
+        f = m._flat
+        bar_index = flat - f.offsets[cols]
+        return ScanSnapshot(
+            asset_type=asset_type, bar_date=self._current[asset_type],
+            columns=cols, assets=m._assets[cols], tickers=m._ticker_array[cols],
+            market_cap=m._caps[cols],
+            momentum=f.momentum[flat], adv20_usd=f.adv20_usd[flat], rsi14=f.rsi14[flat],
+            surge_ratio=f.surge_ratio[flat], close=f.close[flat],
+            has_score=(bar_index >= MIN_SCORE_BARS - 1) & np.isfinite(f.momentum[flat]),
+        )
+
+
+def _point(h: AssetHistory, i: int) -> BarPoint:
+    return BarPoint(day=_to_date(h.dates[i]), open=float(h.open[i]), high=float(h.high[i]),
+                    low=float(h.low[i]), close=float(h.close[i]),
+                    rsi14=float(h.indicators.rsi14[i]))
+
+
+def last_step_day(market: Market, day: date | None) -> date:
+    """The latest step date (R7) on or before `day` for which the market has bars."""
+    last = market.last_date
+    assert last is not None
+    end = min(day, last) if day else last
+    start = market.first_date or end
+    days = step_days(start, end, market.has_type(AssetType.STOCK))
+    if not days:
+        raise ConfigError(f"no trading day on or before {end} in the data (it starts {start})")
+    return days[-1]

@@ -1,0 +1,182 @@
+"""Plotly figures of the backtest report: equity vs benchmark, drawdown, monthly returns, prices.
+
+Figures are rendered as HTML fragments without the plotly.js bundle; the page that holds them
+inlines the bundle once (``plotly_script``), so the report works offline.
+Numbers are converted to float here: charts are display only (R5.7 rounding is for display).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from typing import TYPE_CHECKING
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.offline import get_plotlyjs
+
+from momentum.core.config import ExitConfig
+from momentum.core.domain import Trade
+from momentum.rules.metrics import BenchmarkStats, ValuePoint, drawdown_series, monthly_returns
+from momentum.rules.signals import exit_levels
+
+if TYPE_CHECKING:  # types only
+    from momentum.data.market import AssetHistory
+
+# A small template keeps each figure's JSON short (the default one adds ~6 kB per figure).
+_TEMPLATE = go.layout.Template(layout={
+    "font": {"family": "Helvetica, Arial, sans-serif", "size": 12, "color": "#222"},
+    "paper_bgcolor": "white", "plot_bgcolor": "white", "hovermode": "x unified",
+    "xaxis": {"gridcolor": "#eee", "linecolor": "#999"},
+    "yaxis": {"gridcolor": "#eee", "linecolor": "#999"},
+    "margin": {"l": 60, "r": 20, "t": 50, "b": 40},
+    "legend": {"orientation": "h", "y": -0.15},
+})
+_MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+_PLOT_CONFIG = {"responsive": True, "displaylogo": False}
+
+
+def plotly_script() -> str:
+    """The plotly.js bundle in one inline <script> tag (include it once per page)."""
+    return f'<script type="text/javascript">{get_plotlyjs()}</script>'
+
+
+def figure_html(fig: go.Figure, div_id: str) -> str:
+    """A figure as an HTML fragment that relies on the page's inlined plotly.js."""
+    return fig.to_html(full_html=False, include_plotlyjs=False, div_id=div_id,
+                       config=_PLOT_CONFIG)
+
+
+def equity_figure(curve: Sequence[ValuePoint], bench: BenchmarkStats) -> go.Figure:
+    """Strategy equity against buy-and-hold of the benchmark scaled to the initial capital."""
+    fig = go.Figure(layout={"template": _TEMPLATE, "height": 420})
+    fig.add_scatter(x=[p.day for p in curve], y=np.array([float(p.equity) for p in curve]),
+                    name="strategy", line={"color": "#1f77b4", "width": 2})
+    title = "Equity"
+    if bench.curve:
+        fig.add_scatter(x=[p.day for p in bench.curve],
+                        y=np.array([float(p.equity) for p in bench.curve]),
+                        name=f"{bench.ticker} buy & hold", line={"color": "#999", "width": 1.5})
+        title += f" vs {bench.ticker} (scaled to the initial capital)"
+    elif bench.reason:
+        title += f" ({bench.reason})"
+    fig.update_layout(title=title, yaxis_title="USD")
+    return fig
+
+
+def drawdown_figure(curve: Sequence[ValuePoint]) -> go.Figure:
+    """Drawdown from the running peak, in percent (negative)."""
+    depth = -100.0 * np.array(drawdown_series(curve))
+    fig = go.Figure(layout={"template": _TEMPLATE, "height": 260})
+    fig.add_scatter(x=[p.day for p in curve], y=depth, name="drawdown", fill="tozeroy",
+                    line={"color": "#d62728", "width": 1})
+    fig.update_layout(title="Drawdown", yaxis_title="%", showlegend=False)
+    return fig
+
+
+def monthly_heatmap(curve: Sequence[ValuePoint]) -> go.Figure:
+    """Year x month heatmap of % returns between month-end equities."""
+    returns = monthly_returns(curve)
+    years = sorted({y for y, _ in returns})
+    z = [[_pct_or_none(returns.get((y, m))) for m in range(1, 13)] for y in years]
+    text = [["" if v is None else f"{v:.1f}%" for v in row] for row in z]
+    fig = go.Figure(layout={"template": _TEMPLATE, "height": 120 + 40 * len(years)})
+    fig.add_heatmap(z=z, x=_MONTHS, y=[str(y) for y in years], text=text,
+                    texttemplate="%{text}", colorscale="RdYlGn", zmid=0,
+                    hovertemplate="%{y} %{x}: %{text}<extra></extra>", xgap=2, ygap=2)
+    fig.update_layout(title="Monthly returns (%)", hovermode="closest",
+                      yaxis={"autorange": "reversed", "type": "category"})
+    return fig
+
+
+def _pct_or_none(x: float | None) -> float | None:
+    return None if x is None else 100.0 * x
+
+
+def price_figure(history: AssetHistory, trades: Sequence[Trade], first: date, last: date,
+                 exit_cfg: ExitConfig | None) -> go.Figure:
+    """Close over the window with entries, exits and each trade's stop, target and trail."""
+    lo, hi = _window(history, first, last)
+    ticker = history.asset.ticker
+    fig = go.Figure(layout={"template": _TEMPLATE, "height": 360, "hovermode": "closest"})
+    fig.add_scatter(x=history.dates[lo:hi], y=history.close[lo:hi], name="close",
+                    line={"color": "#444", "width": 1.2})
+    if exit_cfg is not None:
+        _add_levels(fig, history, trades, last, exit_cfg)
+    _add_fills(fig, trades)
+    fig.update_layout(title=f"{ticker} ({history.asset.asset_type.value}, "
+                            f"{history.asset.sector}): {len(trades)} trade(s)",
+                      yaxis_title="price")
+    return fig
+
+
+def _window(history: AssetHistory, first: date, last: date) -> tuple[int, int]:
+    lo = int(np.searchsorted(history.dates, np.datetime64(first, "D"), side="left"))
+    hi = int(np.searchsorted(history.dates, np.datetime64(last, "D"), side="right"))
+    return lo, hi
+
+
+def _add_fills(fig: go.Figure, trades: Sequence[Trade]) -> None:
+    fig.add_scatter(
+        x=[t.entry_date for t in trades], y=[float(t.entry_price) for t in trades],
+        mode="markers", name="entry", marker={"symbol": "triangle-up", "size": 11,
+                                              "color": "#2ca02c"},
+        hovertext=[f"buy {t.quantity} @ {t.entry_price:.4f}" for t in trades], hoverinfo="text+x")
+    closed = [t for t in trades if t.exit_date is not None and t.exit_price is not None]
+    fig.add_scatter(
+        x=[t.exit_date for t in closed], y=[float(t.exit_price) for t in closed],  # type: ignore[arg-type]
+        mode="markers+text", name="exit", text=[_reason(t) for t in closed],
+        textposition="bottom center", textfont={"size": 10},
+        marker={"symbol": "triangle-down", "size": 11, "color": "#d62728"},
+        hovertext=[f"sell @ {t.exit_price:.4f} ({_reason(t)}), pnl {t.pnl:.2f}" for t in closed],
+        hoverinfo="text+x")
+
+
+def _reason(t: Trade) -> str:
+    return "" if t.exit_reason is None else t.exit_reason.value
+
+
+def _add_levels(fig: go.Figure, history: AssetHistory, trades: Sequence[Trade], last: date,
+                cfg: ExitConfig) -> None:
+    """R4.2 stop and target as segments from entry to exit; R4.3 trail derived from the bars."""
+    stop_x: list[date | None] = []
+    stop_y: list[float | None] = []
+    target_y: list[float | None] = []
+    trail_x: list = []
+    trail_y: list[float | None] = []
+    for t in trades:
+        stop, target = exit_levels(t.entry_price, t.asset_type, cfg)
+        stop_x += [t.entry_date, t.exit_date or last, None]
+        stop_y += [float(stop), float(stop), None]
+        target_y += [float(target), float(target), None]
+        x, y = trailing_levels(history, t, last, cfg)
+        trail_x += x + [None]
+        trail_y += y + [None]
+    fig.add_scatter(x=stop_x, y=stop_y, mode="lines", name="stop", hoverinfo="y+name",
+                    line={"color": "#d62728", "dash": "dash", "width": 1})
+    fig.add_scatter(x=stop_x, y=target_y, mode="lines", name="target", hoverinfo="y+name",
+                    line={"color": "#2ca02c", "dash": "dash", "width": 1})
+    if any(v is not None for v in trail_y):
+        fig.add_scatter(x=trail_x, y=trail_y, mode="lines", name="trailing stop",
+                        hoverinfo="y+name", line={"color": "#ff7f0e", "width": 1, "shape": "hv"})
+
+
+def trailing_levels(history: AssetHistory, trade: Trade, last: date,
+                    cfg: ExitConfig) -> tuple[list[date], list[float | None]]:
+    """The trailing stop resting on each bar after entry (R4.3/R4.4), None while inactive.
+
+    The level resting on bar i is highest_high(entry bar .. bar i-1) * (1 - distance), once
+    that highest high reached entry_price * (1 + activation). Derived from the bars for display;
+    the engine's own levels are not recorded in the trade.
+    """
+    dates = history.dates
+    i0 = int(np.searchsorted(dates, np.datetime64(trade.entry_date, "D"), side="left"))
+    end = trade.exit_date or last
+    i1 = int(np.searchsorted(dates, np.datetime64(end, "D"), side="right")) - 1
+    if i0 >= len(dates) or i1 <= i0:
+        return [], []
+    highest = np.maximum.accumulate(history.high[i0:i1])
+    entry = float(trade.entry_price)
+    active = highest >= entry * (1 + cfg.trailing_stop_activation)
+    levels = highest * (1 - cfg.trailing_stop_distance)
+    days = [d.item() for d in dates[i0 + 1:i1 + 1].astype("datetime64[D]")]
+    return days, [float(v) if a else None for v, a in zip(levels, active, strict=True)]

@@ -1,0 +1,101 @@
+"""Terminal presentation: rich tables and progress for main.py (which alone prints them)."""
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Callable
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from momentum.rules.scanner import ScanResult
+
+
+def make_console(file=None) -> Console:
+    """A console: colour on a terminal only, wide enough for tables in pipes and files."""
+    out = file or sys.stdout
+    tty = out.isatty()
+    return Console(file=out, width=None if tty else 140, no_color=not tty, highlight=False,
+                   force_terminal=None if tty else False, soft_wrap=False)
+
+
+def scan_table(result: ScanResult, signals: set[str] | None = None) -> Table:
+    """The candidates of a scan as an aligned table (R3)."""
+    table = Table(title=f"Momentum candidates on {result.day}", title_justify="left")
+    for name, justify in (("Ticker", "left"), ("Type", "left"), ("Sector", "left"),
+                          ("Score", "right"), ("M", "right"), ("RSI14", "right"),
+                          ("ADV20 $", "right"), ("Surge", "right"), ("Entry signal", "left")):
+        table.add_column(name, justify=justify)
+    for c in result.candidates:
+        table.add_row(c.ticker, c.asset_type.value, c.sector, f"{c.score:.1f}",
+                      f"{c.momentum:+.3f}", f"{c.rsi14:.1f}", f"{c.adv20_usd:,.0f}",
+                      f"{c.surge_ratio:.2f}x", "yes" if signals and c.ticker in signals else "")
+    return table
+
+
+def scan_counts(result: ScanResult) -> list[str]:
+    """Lines with the eligible and filtered counts of a scan."""
+    eligible = ", ".join(f"{n} {t.value}" for t, n in result.eligible.items())
+    lines = [f"Eligible: {eligible}; at or above the score threshold: {len(result.passed)}; "
+             f"shown: {len(result.candidates)}"]
+    parts = [f"{why}: {n}" for why, n in sorted(result.filtered.items()) if n]
+    if parts:
+        lines.append("Filtered out: " + "; ".join(parts))
+    return lines
+
+
+def summary_table(summary: dict[str, Any]) -> Table:
+    """The key figures of a backtest summary (summary.json) as a two-column table."""
+    table = Table(title="Backtest summary", title_justify="left", show_header=False)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    perf = summary.get("performance", summary)
+    trades = summary.get("trades", {})
+    rows = [
+        ("Period", f"{summary.get('start')} to {summary.get('end')} "
+                   f"({summary.get('steps')} steps)"),
+        ("Final equity", _money(perf.get("final_equity"))),
+        ("Total return", _pct(perf.get("total_return"))),
+        ("CAGR", _pct(perf.get("cagr"))),
+        ("Sharpe", _num(perf.get("sharpe"))),
+        ("Sortino", _num(perf.get("sortino"))),
+        ("Max drawdown", _pct((perf.get("max_drawdown") or {}).get("depth"))),
+        ("Trades (closed / open)",
+         f"{trades.get('closed', 0)} / {trades.get('open_positions', 0)}"),
+        ("Win rate", _pct(trades.get("win_rate"))),
+        ("Profit factor", _num(trades.get("profit_factor"))),
+        ("Average exposure", _pct(perf.get("average_exposure"))),
+    ]
+    bench = summary.get("benchmark") or {}
+    if bench.get("total_return") is not None:
+        rows.append((f"Buy and hold {bench.get('ticker')}", _pct(bench.get("total_return"))))
+    for label, value in rows:
+        table.add_row(label, value)
+    return table
+
+
+def _pct(x: Any) -> str:
+    return "n/a" if x is None else f"{float(x) * 100:.2f}%"
+
+
+def _num(x: Any) -> str:
+    return "n/a" if x is None else f"{float(x):.2f}"
+
+
+def _money(x: Any) -> str:
+    return "n/a" if x is None else f"${float(x):,.2f}"
+
+
+@contextmanager
+def step_progress(total: int, label: str) -> Iterator[Callable[[str], None]]:
+    """A progress bar on a terminal (stderr); a no-op elsewhere. Yields advance(description)."""
+    if not sys.stderr.isatty():
+        yield lambda _text: None
+        return
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeRemainingColumn())
+    with Progress(*columns, console=Console(file=sys.stderr), transient=True) as progress:
+        task = progress.add_task(label, total=total)
+        yield lambda text: progress.update(task, advance=1, description=text)

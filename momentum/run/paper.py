@@ -1,0 +1,143 @@
+"""The paper-trading runner: the same daily step as the backtest, one saved day at a time.
+
+    init(capital, start)          a new portfolio (refuses to overwrite one without force)
+    run(market, target)           every step after the last saved one up to `target`, in order;
+                                  after each step: on_day(report, alerts), then save the state
+
+Resuming after a crash is the normal start-up path: the pointer names the last complete day.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from momentum.core.calendar import is_nyse_session, step_days
+from momentum.core.config import StrategyConfig
+from momentum.core.domain import AssetType, DayResult
+from momentum.core.errors import ConfigError, MomentumError, StateError
+from momentum.data.market import Market
+from momentum.run.engine import EngineState, Rules, run_day
+from momentum.run.state import PaperMeta, SavedState, StateStore
+
+logger = logging.getLogger(__name__)
+DayHook = Callable[[DayResult, EngineState], None]
+
+
+def strategy_fingerprint(cfg: StrategyConfig) -> dict[str, Any]:
+    """The settings that decide trades; a portfolio keeps the ones it was created with."""
+    dump = cfg.model_dump(mode="json")
+    risk = {k: v for k, v in dump["risk"].items() if k != "initial_capital"}
+    return {"scanner": dump["scanner"], "signals": dump["signals"], "risk": risk,
+            "trading": {k: v for k, v in dump["trading"].items() if k != "mode"}}
+
+
+def fingerprint_changes(saved: dict[str, Any], current: dict[str, Any],
+                        prefix: str = "") -> list[str]:
+    """Human-readable differences between two fingerprints ('risk.max_positions: 8 -> 5')."""
+    changes = []
+    for key in sorted(set(saved) | set(current)):
+        a, b = saved.get(key), current.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            changes += fingerprint_changes(a, b, f"{prefix}{key}.")
+        elif a != b:
+            changes.append(f"{prefix}{key}: {a} -> {b}")
+    return changes
+
+
+@dataclass(slots=True)
+class PaperRunOutcome:
+    """What one `paper --run` did."""
+
+    target: date
+    days: list[DayResult] = field(default_factory=list)
+    already_done: bool = False
+    state: EngineState | None = None
+
+
+class PaperTrader:
+    """Runs the daily step for each missed session and saves the state after each one."""
+
+    def __init__(self, cfg: StrategyConfig, store: StateStore, rules: Rules | None = None) -> None:
+        self.cfg = cfg
+        self.store = store
+        self.rules = rules or Rules.from_config(cfg)
+
+    def init(self, capital: Decimal, start: date, source: str, now: datetime,
+             force: bool = False) -> SavedState:
+        """Create a portfolio with `capital` whose first step is the first session >= start."""
+        if self.store.exists() and not force:
+            raise StateError(f"a paper portfolio already exists in {self.store.dir}/; pass --force "
+                             f"to replace it, or --state-dir DIR to keep another one")
+        if capital <= 0:
+            raise ConfigError(f"--capital must be positive (got {capital})")
+        if force:
+            self._clear()
+        meta = PaperMeta(start_date=start, created_at=now.isoformat(), source=source,
+                         strategy=strategy_fingerprint(self.cfg))
+        engine = EngineState.start(capital)
+        path = self.store.save(engine, meta, now)
+        return SavedState(meta, engine, path)
+
+    def _clear(self) -> None:
+        for path in [*self.store.snapshots(), self.store.dir / "state_init.json",
+                     self.store.dir / "latest.json"]:
+            path.unlink(missing_ok=True)
+
+    def load(self, from_snapshot: str | None = None) -> SavedState:
+        """Load the portfolio and check it was made with the current strategy settings."""
+        saved = self.store.load(from_snapshot)
+        changes = fingerprint_changes(saved.meta.strategy, strategy_fingerprint(self.cfg))
+        if changes:
+            raise StateError(
+                f"the paper portfolio in {self.store.dir}/ was created with other strategy "
+                f"settings ({'; '.join(changes[:4])}{'; ...' if len(changes) > 4 else ''}); "
+                f"restore them, or start a separate portfolio with --state-dir DIR")
+        return saved
+
+    def pending_days(self, saved: SavedState, market: Market, target: date) -> list[date]:
+        """The step dates after the last saved step up to `target` (R7 calendar)."""
+        last = saved.engine.last_step
+        first = saved.meta.start_date if last is None else last + timedelta(days=1)
+        return step_days(first, target, market.has_type(AssetType.STOCK))
+
+    def run(self, market: Market, target: date, now: datetime, on_day: DayHook | None = None,
+            from_snapshot: str | None = None) -> PaperRunOutcome:
+        """Run every missed step up to `target`; a date already done is a no-op."""
+        saved = self.load(from_snapshot)
+        last = saved.engine.last_step
+        outcome = PaperRunOutcome(target=target, state=saved.engine)
+        if last is not None and target == last:
+            outcome.already_done = True
+            return outcome
+        if last is not None and target < last:
+            raise ConfigError(f"{target} is before the last processed session {last}; paper "
+                              f"trading only moves forward (use --state-dir for another portfolio)")
+        if target < saved.meta.start_date:
+            raise ConfigError(f"{target} is before the portfolio's start {saved.meta.start_date}")
+        for day in self.pending_days(saved, market, target):
+            result = run_day(day, saved.engine, market.until(day), self.rules)
+            if on_day is not None:
+                on_day(result, saved.engine)  # report and alerts before the commit point
+            self.store.save(saved.engine, saved.meta, now)
+            logger.info("paper day %s done: equity %.2f, %d fills, %d rejections", day,
+                        result.equity, len(result.fills), len(result.rejections))
+            outcome.days.append(result)
+        return outcome
+
+
+def require_session_data(market: Market, day: date) -> None:
+    """Refuse a session the data does not reach yet (stocks: its bars; crypto: the day
+    before, since today's UTC bar is still forming)."""
+    last = market.last_date
+    if last is None or day > last + timedelta(days=1):
+        raise MomentumError(f"no data for {day} yet (the data ends {last}); paper trading "
+                            f"runs sessions that have happened")
+    if market.has_type(AssetType.STOCK) and is_nyse_session(day):
+        view = market.until(day)
+        if not view.type_has_bar(AssetType.STOCK):
+            raise MomentumError(f"no stock bars for {day} yet (the data ends "
+                                f"{market.last_date}); run after the session's data is out")
