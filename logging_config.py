@@ -169,8 +169,11 @@ class AlertHandler(logging.Handler):
 def setup_logging(level: str = "INFO", quiet: bool = False, log_dir: Path | str | None = None,
                   keep_days: int = 30, secrets: Sequence[str] = (),
                   alert_sink: Callable[[Alert], object] | None = None, run_id: str | None = None,
-                  console_stream: TextIO | None = None) -> str:
-    """Install the console, file and alert handlers on the root logger; return the run id."""
+                  console_stream: TextIO | None = None, main_log: str = MAIN_LOG) -> str:
+    """Install the console, file and alert handlers on the root logger; return the run id.
+
+    `main_log` names the file that gets every record (scheduler.py uses scheduler.log).
+    """
     run_id = run_id or uuid.uuid4().hex[:8]
     numeric = logging.getLevelName(level.upper()) if isinstance(level, str) else int(level)
     if not isinstance(numeric, int):
@@ -184,7 +187,7 @@ def setup_logging(level: str = "INFO", quiet: bool = False, log_dir: Path | str 
     console.addFilter(lambda record: not getattr(record, "alert_line", False))
     handlers: list[logging.Handler] = [console]
     if log_dir is not None:
-        handlers += _file_handlers(Path(log_dir), numeric, keep_days)
+        handlers += _file_handlers(Path(log_dir), numeric, keep_days, main_log)
     if alert_sink is not None:
         handlers.append(AlertHandler(alert_sink, secrets))
     context, masking = RunContextFilter(run_id), SecretMaskingFilter(secrets)
@@ -209,10 +212,11 @@ def reset_logging() -> None:
             handler.close()
 
 
-def _file_handlers(log_dir: Path, level: int, keep_days: int) -> list[logging.Handler]:
+def _file_handlers(log_dir: Path, level: int, keep_days: int,
+                   main_log: str = MAIN_LOG) -> list[logging.Handler]:
     log_dir.mkdir(parents=True, exist_ok=True)
     # Trade lines are INFO: trades.log keeps them even when the main log is set to WARNING.
-    specs = ((MAIN_LOG, level, None), (TRADES_LOG, min(level, logging.INFO), TradeFilter()),
+    specs = ((main_log, level, None), (TRADES_LOG, min(level, logging.INFO), TradeFilter()),
              (ERRORS_LOG, logging.ERROR, None))
     handlers: list[logging.Handler] = []
     for name, handler_level, only in specs:

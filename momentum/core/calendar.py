@@ -60,3 +60,17 @@ def completed_through(asset_type: AssetType, now: datetime) -> date:
         return now.astimezone(timezone.utc).date() - timedelta(days=1)
     local = now.astimezone(NEW_YORK)
     return local.date() if local.time() >= STOCK_CLOSE_ET else local.date() - timedelta(days=1)
+
+
+def nyse_closure_name(day: date) -> str | None:
+    """The name of the NYSE holiday on `day` ('special closure' when unnamed), else None."""
+    if day.weekday() >= 5 or is_nyse_session(day):
+        return None
+    stamp = pd.Timestamp(day)
+    named = _xnys().regular_holidays.holidays(stamp, stamp, return_name=True)
+    return str(named.iloc[0]) if len(named) else "special closure"
+
+
+def is_nyse_early_close(day: date) -> bool:
+    """True when `day` is a session that closes early (13:00 ET)."""
+    return is_nyse_session(day) and pd.Timestamp(day) in _xnys().early_closes

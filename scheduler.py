@@ -1,0 +1,151 @@
+"""scheduler.py: run `python main.py paper --run` after each NYSE close, unattended (spec 7.2.4).
+
+    python scheduler.py                        run continuously; fire at scheduler.run_at
+                                               (default 16:05 America/New_York) on sessions
+    python scheduler.py --once                 one firing now (what cron / Task Scheduler call)
+    python scheduler.py --dry-run              the next 10 firings, holidays marked
+    python scheduler.py --install cron [--write]   print (or install) the crontab lines
+    python scheduler.py --install windows      write a Task Scheduler XML for this machine
+
+The logic lives in momentum/ops/; setup, checks and removal are in docs/SCHEDULING.md.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from logging_config import setup_logging
+from momentum.core.clock import SystemClock
+from momentum.core.config import DEFAULT_CONFIG_PATH, StrategyConfig, load_config
+from momentum.core.errors import ConfigError, ExitCode, MomentumError
+from momentum.ops.install import cron_block, install_crontab, task_xml
+from momentum.ops.lock import RunLock
+from momentum.ops.loop import SchedulerPaths, build_scheduler, run_forever
+from momentum.ops.timing import describe, next_firing, upcoming
+
+PROJECT = Path(__file__).resolve().parent
+SCHEDULER_LOG = "scheduler.log"
+logger = logging.getLogger("momentum.scheduler")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="scheduler.py",
+        description="Run the paper-trading step (main.py paper --run) after each NYSE close: "
+                    "holidays skipped, exit 75 retried, failures alerted by e-mail and Slack.",
+        epilog="Setup for cron, Windows Task Scheduler and this loop: docs/SCHEDULING.md.")
+    what = p.add_mutually_exclusive_group()
+    what.add_argument("--once", action="store_true",
+                      help="do what one firing does, now, and exit with the run's code "
+                           "(for cron and Task Scheduler)")
+    what.add_argument("--dry-run", action="store_true",
+                      help="print the next 10 firings with their dates, holidays marked")
+    what.add_argument("--install", choices=("cron", "windows"),
+                      help="cron: print the crontab lines (--write installs them); windows: "
+                           "write a Task Scheduler XML")
+    p.add_argument("--write", action="store_true", help="--install cron: install the lines")
+    p.add_argument("--output", metavar="FILE",
+                   help="--install windows: where to write the XML (default: "
+                        "momentum_task.xml in the project folder)")
+    p.add_argument("--config", metavar="FILE", default=None,
+                   help="strategy configuration YAML (default: config/strategy_config.yaml); "
+                        "passed on to main.py")
+    p.add_argument("-v", "--verbose", action="store_true", help="show debug log lines")
+    p.add_argument("--traceback", action="store_true",
+                   help="show the full Python traceback of an error (for bug reports)")
+    return p
+
+
+def command_argv(cfg: StrategyConfig, config: Path | None) -> list[str]:
+    """The command to run: this interpreter, scheduler.command, and --config passed on."""
+    argv = [sys.executable, *cfg.scheduler.command]
+    if config is not None and cfg.scheduler.command[0].endswith("main.py") \
+            and "--config" not in cfg.scheduler.command:
+        argv += ["--config", str(config)]
+    return argv
+
+
+def cmd_dry_run(cfg: StrategyConfig) -> int:
+    now = SystemClock().now()
+    sc = cfg.scheduler
+    print(f"Next 10 firings at {sc.run_at} {sc.timezone} (this machine's time in brackets):")
+    for firing in upcoming(now, sc, 10, include_skipped=True):
+        print(f"  {describe(firing)}   [{firing.at.astimezone():%a %H:%M %Z}]")
+    return ExitCode.OK
+
+
+def cmd_install(args: argparse.Namespace, cfg: StrategyConfig, config: Path | None) -> int:
+    extra = ["--config", str(config)] if config is not None else []
+    if args.install == "cron":
+        block = cron_block(cfg.scheduler, PROJECT / "scripts" / "cron_schedule.sh", extra)
+        if not args.write:
+            print(block, end="")
+            print("# add these lines with `crontab -e`, or run again with --write")
+            return ExitCode.OK
+        install_crontab(block)
+        print(f"Installed in your crontab:\n{block}", end="")
+        return ExitCode.OK
+    out = Path(args.output) if args.output else PROJECT / "momentum_task.xml"
+    now = SystemClock().now()
+    xml = task_xml(cfg.scheduler, sys.executable, PROJECT, now, now.astimezone().tzinfo, extra)
+    out.write_text(xml, encoding="utf-16")  # what schtasks /XML reads without complaint
+    print(f"Wrote {out}. Register it with:\n  schtasks /Create /TN \"momentum paper\" "
+          f"/XML \"{out}\"")
+    return ExitCode.OK
+
+
+def cmd_run(args: argparse.Namespace, cfg: StrategyConfig, config: Path | None) -> int:
+    paths = SchedulerPaths.from_config(cfg, PROJECT)
+    setup_logging("DEBUG" if args.verbose else cfg.logging.level.value, log_dir=paths.log_dir,
+                  keep_days=cfg.logging.keep_days, secrets=cfg.secrets(), main_log=SCHEDULER_LOG)
+    clock = SystemClock()
+    mode = "once" if args.once else "loop"
+    with RunLock(paths.lock_file, f"scheduler.py ({mode})", clock.now()):
+        scheduler = build_scheduler(cfg, paths, clock, command_argv(cfg, config), mode)
+        if args.once:
+            return scheduler.once()
+        first = next_firing(clock.now(), cfg.scheduler)
+        logger.info("scheduler started (PID lock %s); next firing %s", paths.lock_file,
+                    describe(first))
+        scheduler.status.set_next(first)
+        scheduler.status.save(clock.now())
+        run_forever(scheduler)
+    return ExitCode.OK
+
+
+def _stop_on_sigterm(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # the same clean stop as Ctrl-C: the child is stopped first
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line, run it, map errors to exit codes (one line, no traceback)."""
+    args = build_parser().parse_args(argv)
+    try:
+        if args.write and args.install != "cron":
+            raise ConfigError("--write goes with --install cron")
+        if args.output and args.install != "windows":
+            raise ConfigError("--output goes with --install windows")
+        config = Path(args.config).resolve() if args.config else None
+        cfg = load_config(config or DEFAULT_CONFIG_PATH)
+        if args.dry_run:
+            return cmd_dry_run(cfg)
+        if args.install:
+            return cmd_install(args, cfg, config)
+        signal.signal(signal.SIGTERM, _stop_on_sigterm)
+        return cmd_run(args, cfg, config)
+    except MomentumError as e:
+        if args.traceback:
+            raise
+        for line in str(e).splitlines() or [type(e).__name__]:
+            print(f"error: {line}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return ExitCode.INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())
