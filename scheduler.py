@@ -15,10 +15,11 @@ import argparse
 import logging
 import signal
 import sys
+from datetime import datetime
 from pathlib import Path
 
 from logging_config import setup_logging
-from momentum.core.clock import SystemClock
+from momentum.core.clock import Clock, FixedClock, SystemClock
 from momentum.core.config import DEFAULT_CONFIG_PATH, StrategyConfig, load_config
 from momentum.core.errors import ConfigError, ExitCode, MomentumError
 from momentum.ops.install import cron_block, install_crontab, task_xml
@@ -53,10 +54,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", metavar="FILE", default=None,
                    help="strategy configuration YAML (default: config/strategy_config.yaml); "
                         "passed on to main.py")
+    p.add_argument("--at", type=aware_time, metavar="TIME",
+                   help="--once and --dry-run: decide as if it were this time, e.g. "
+                        "2026-11-27T16:05-05:00 (checks, replays and tests); the command "
+                        "itself still runs now")
     p.add_argument("-v", "--verbose", action="store_true", help="show debug log lines")
     p.add_argument("--traceback", action="store_true",
                    help="show the full Python traceback of an error (for bug reports)")
     return p
+
+
+def aware_time(text: str) -> datetime:
+    """argparse type: an ISO date-time with its UTC offset."""
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        value = None
+    if value is None or value.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"invalid time {text!r}: write it as "
+                                         f"YYYY-MM-DDTHH:MM+HH:MM, e.g. 2026-11-27T16:05-05:00")
+    return value
 
 
 def command_argv(cfg: StrategyConfig, config: Path | None) -> list[str]:
@@ -68,8 +85,13 @@ def command_argv(cfg: StrategyConfig, config: Path | None) -> list[str]:
     return argv
 
 
-def cmd_dry_run(cfg: StrategyConfig) -> int:
-    now = SystemClock().now()
+def decision_clock(args: argparse.Namespace) -> Clock:
+    """The clock the firing decision reads: --at when given, else the machine's."""
+    return FixedClock(args.at) if args.at is not None else SystemClock()
+
+
+def cmd_dry_run(cfg: StrategyConfig, clock: Clock) -> int:
+    now = clock.now()
     sc = cfg.scheduler
     print(f"Next 10 firings at {sc.run_at} {sc.timezone} (this machine's time in brackets):")
     for firing in upcoming(now, sc, 10, include_skipped=True):
@@ -104,9 +126,10 @@ def cmd_run(args: argparse.Namespace, cfg: StrategyConfig, config: Path | None) 
     clock = SystemClock()
     mode = "once" if args.once else "loop"
     with RunLock(paths.lock_file, f"scheduler.py ({mode})", clock.now()):
-        scheduler = build_scheduler(cfg, paths, clock, command_argv(cfg, config), mode)
         if args.once:
-            return scheduler.once()
+            return build_scheduler(cfg, paths, clock, command_argv(cfg, config), mode,
+                                   decide=decision_clock(args)).once()
+        scheduler = build_scheduler(cfg, paths, clock, command_argv(cfg, config), mode)
         first = next_firing(clock.now(), cfg.scheduler)
         logger.info("scheduler started (PID lock %s); next firing %s", paths.lock_file,
                     describe(first))
@@ -128,10 +151,12 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError("--write goes with --install cron")
         if args.output and args.install != "windows":
             raise ConfigError("--output goes with --install windows")
+        if args.at is not None and not (args.once or args.dry_run):
+            raise ConfigError("--at goes with --once or --dry-run")
         config = Path(args.config).resolve() if args.config else None
         cfg = load_config(config or DEFAULT_CONFIG_PATH)
         if args.dry_run:
-            return cmd_dry_run(cfg)
+            return cmd_dry_run(cfg, decision_clock(args))
         if args.install:
             return cmd_install(args, cfg, config)
         signal.signal(signal.SIGTERM, _stop_on_sigterm)

@@ -58,15 +58,17 @@ class Scheduler:
     """Fire once per NYSE session at run_at; run, record, alert on failure."""
 
     def __init__(self, cfg: StrategyConfig, paths: SchedulerPaths, clock: Clock,
-                 execute: Execute, notify: Notify, mode: str = "loop") -> None:
+                 execute: Execute, notify: Notify, mode: str = "loop",
+                 decide: Clock | None = None) -> None:
         self.cfg, self.paths, self.clock = cfg, paths, clock
+        self.decide = decide or clock  # what the firing decision reads (--at pins it)
         self._execute, self._notify = execute, notify
         self.status = StatusFile(paths.status_file, mode)
         self.last_session = self.status.last_session()
 
     def tick(self) -> RunRecord | None:
         """Run the due session if it has not run yet; return its record, else None."""
-        now = self.clock.now()
+        now = self.decide.now()
         session = due_session(now, self.cfg.scheduler)
         if session is None or (self.last_session is not None and session <= self.last_session):
             return None
@@ -74,13 +76,13 @@ class Scheduler:
 
     def once(self) -> int:
         """What a cron or Task Scheduler trigger does: skip a closed day, else run now."""
-        now = self.clock.now()
+        now = self.decide.now()
         today = local_date(now, self.cfg.scheduler)
         closed = "weekend" if today.weekday() >= 5 else nyse_closure_name(today)
         if closed is not None:
             logger.info("%s: NYSE closed (%s); nothing to run", today, closed)
             self.status.set_next(next_firing(now, self.cfg.scheduler))
-            self.status.save(now)
+            self.status.save(self.clock.now())
             return 0
         return self.fire(due_session(now, self.cfg.scheduler)).process_exit_code()
 
@@ -94,8 +96,8 @@ class Scheduler:
         logger.log(level, "run for session %s ended: %s, exit code %s, %.1f s, %d attempt(s), "
                    "log %s", session, record.outcome.value, record.exit_code,
                    record.duration_seconds, len(record.attempts), record.log_file)
-        now = self.clock.now()
-        self.status.finished(now, record, next_firing(now, self.cfg.scheduler))
+        self.status.finished(self.clock.now(), record,
+                             next_firing(self.decide.now(), self.cfg.scheduler))
         if record.outcome is not Outcome.OK:
             self._notify(failure_alert(record, self.cfg.scheduler.timeout_minutes,
                                        self.cfg.secrets()))
@@ -104,7 +106,8 @@ class Scheduler:
 
 def build_scheduler(cfg: StrategyConfig, paths: SchedulerPaths, clock: Clock,
                     command: list[str], mode: str,
-                    sleep: Callable[[float], None] | None = None) -> Scheduler:
+                    sleep: Callable[[float], None] | None = None,
+                    decide: Clock | None = None) -> Scheduler:
     """The real scheduler: the command as a subprocess, alerts through the config's channels."""
     sc = cfg.scheduler
     runner = CommandRunner(command, paths.project, sc.timeout_minutes * 60)
@@ -117,7 +120,7 @@ def build_scheduler(cfg: StrategyConfig, paths: SchedulerPaths, clock: Clock,
     state_dir = paths.project / cfg.logging.snapshot_dir
     dispatcher = dispatcher_from_config(cfg, state_dir, clock, stream=sys.stderr)
     return Scheduler(cfg, paths, clock, execute,
-                     lambda alert: send_failure_alert(alert, dispatcher), mode)
+                     lambda alert: send_failure_alert(alert, dispatcher), mode, decide)
 
 
 def run_forever(scheduler: Scheduler, poll_seconds: float = POLL_SECONDS,

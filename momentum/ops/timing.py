@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from momentum.core.calendar import is_nyse_early_close, nyse_closure_name, nyse_sessions
@@ -44,10 +45,16 @@ def local_date(now: datetime, cfg: SchedulerConfig) -> date:
 def due_session(now: datetime, cfg: SchedulerConfig) -> date | None:
     """The latest NYSE session whose firing time is at or before `now`."""
     today = local_date(now, cfg)
-    for day in reversed(nyse_sessions(today - timedelta(days=_LOOKBACK_DAYS), today)):
+    for day in _recent_sessions(today):
         if firing_time(day, cfg) <= now:
             return day
     return None
+
+
+@lru_cache(maxsize=32)
+def _recent_sessions(today: date) -> tuple[date, ...]:
+    # Cached: the loop asks every poll, and the answer changes once a day.
+    return tuple(reversed(nyse_sessions(today - timedelta(days=_LOOKBACK_DAYS), today)))
 
 
 def next_firing(now: datetime, cfg: SchedulerConfig) -> Firing:
