@@ -90,8 +90,8 @@ class Scheduler:
         """Run the command for `session`, write the status, alert unless it succeeded."""
         logger.info("run for session %s starting", session)
         self.status.running(self.clock.now(), session)
+        self.last_session = session  # used even if execute() raises: no retry storm each poll
         record = self._execute(session)
-        self.last_session = session
         level = logging.INFO if record.outcome is Outcome.OK else logging.ERROR
         logger.log(level, "run for session %s ended: %s, exit code %s, %.1f s, %d attempt(s), "
                    "log %s", session, record.outcome.value, record.exit_code,
