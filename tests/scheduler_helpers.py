@@ -22,9 +22,10 @@ from pathlib import Path
 counter, fails = Path(sys.argv[1]), int(sys.argv[2])
 n = int(counter.read_text()) + 1 if counter.exists() else 1
 counter.write_text(str(n))
-print(f"attempt {n}; key={os.environ.get('TIINGO_API_KEY', '')}")
+print(f"attempt {n}")
 for i in range(80):
     print(f"progress line {i}")
+print(f"key={os.environ.get('TIINGO_API_KEY', '')}")
 if n <= fails:
     print("data not complete yet", file=sys.stderr)
     sys.exit(75)

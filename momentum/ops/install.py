@@ -10,13 +10,13 @@ from __future__ import annotations
 import shlex
 import subprocess
 from collections.abc import Sequence
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 from xml.sax.saxutils import escape
 
 from momentum.core.config import SchedulerConfig
 from momentum.core.errors import ConfigError
-from momentum.ops.timing import upcoming
+from momentum.ops.timing import firing_time, local_date
 
 BEGIN = "# BEGIN momentum scheduler (written by scheduler.py --install cron --write)"
 END = "# END momentum scheduler"
@@ -65,8 +65,9 @@ def install_crontab(block: str, crontab: str = "crontab") -> str:
 
 def local_trigger(cfg: SchedulerConfig, now: datetime, local: tzinfo) -> tuple[str, list[str]]:
     """The machine-local 'HH:MM:SS' and weekdays of the next Monday-Friday firings."""
-    firings = upcoming(now, cfg, 5)
-    times = [f.at.astimezone(local) for f in firings]
+    # Every weekday of the coming week, holidays included: the trigger is weekly.
+    days_ahead = (local_date(now, cfg) + timedelta(days=i) for i in range(1, 8))
+    times = [firing_time(d, cfg).astimezone(local) for d in days_ahead if d.weekday() < 5]
     days = sorted({t.weekday() for t in times})
     return f"{times[0]:%H:%M:%S}", [_DAYS[d] for d in days]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time as real_time
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta, UTC
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -72,7 +72,7 @@ def test_a_fortnight_around_thanksgiving_fires_once_per_session_at_16_05(tmp_pat
     sessions = [date(2026, 11, d) for d in (16, 17, 18, 19, 20, 23, 24, 25, 27)]
     assert [s for s, _ in rec.calls] == sessions  # no 11-26 (Thanksgiving), no weekend
     assert [at for _, at in rec.calls] == [at_1605(s) for s in sessions]
-    assert all(at.astimezone(timezone.utc).time() == time(21, 5) for _, at in rec.calls)
+    assert all(at.astimezone(UTC).time() == time(21, 5) for _, at in rec.calls)
     status = json.loads(scheduler.paths.status_file.read_text())
     assert status["last_run"]["session"] == "2026-11-27"  # the early close ran
     assert status["next_run"]["session"] == "2026-11-30"
@@ -93,7 +93,7 @@ def test_weeks_across_a_dst_change_fire_at_16_05_new_york(tmp_path, tz, start, e
     assert [s for s, _ in rec.calls] == sessions and len(sessions) == 10
     for session, at in rec.calls:
         assert at.astimezone(NY).time() == time(16, 5)
-        assert at.astimezone(timezone.utc).time() == (before_utc if session < switch
+        assert at.astimezone(UTC).time() == (before_utc if session < switch
                                                       else after_utc)
 
 

@@ -1,7 +1,7 @@
 """When the scheduler fires (spec 7.2.4): run_at New York time on NYSE sessions, pure functions."""
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime, UTC
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -18,9 +18,9 @@ def ny(*args: int) -> datetime:
 
 
 def test_firing_time_is_16_05_new_york_in_utc_across_dst():
-    assert firing_time(date(2026, 3, 6), CFG).astimezone(timezone.utc).hour == 21  # EST
-    assert firing_time(date(2026, 3, 9), CFG).astimezone(timezone.utc).hour == 20  # EDT
-    assert firing_time(date(2026, 11, 2), CFG).astimezone(timezone.utc).hour == 21
+    assert firing_time(date(2026, 3, 6), CFG).astimezone(UTC).hour == 21  # EST
+    assert firing_time(date(2026, 3, 9), CFG).astimezone(UTC).hour == 20  # EDT
+    assert firing_time(date(2026, 11, 2), CFG).astimezone(UTC).hour == 21
 
 
 @pytest.mark.parametrize("now, expected", [
@@ -55,7 +55,7 @@ def test_upcoming_without_skipped_counts_only_runs_and_never_weekends():
     assert len(firings) == 10
     days = [f.session for f in firings]
     assert date(2026, 12, 25) not in days and date(2027, 1, 1) not in days
-    assert all(d.weekday() < 5 and f.skipped is None for d, f in zip(days, firings))
+    assert all(d.weekday() < 5 and f.skipped is None for d, f in zip(days, firings, strict=True))
 
 
 def test_next_firing_after_the_firing_itself_is_the_next_session():
@@ -66,7 +66,7 @@ def test_another_zone_and_time_fire_there():
     cfg = SchedulerConfig(run_at="22:30", timezone="Europe/Paris")
     assert firing_time(date(2026, 11, 27), cfg) == datetime(2026, 11, 27, 22, 30,
                                                            tzinfo=ZoneInfo("Europe/Paris"))
-    assert due_session(datetime(2026, 11, 27, 21, 29, tzinfo=timezone.utc), cfg) \
+    assert due_session(datetime(2026, 11, 27, 21, 29, tzinfo=UTC), cfg) \
         == date(2026, 11, 25)
 
 
