@@ -159,7 +159,7 @@ def test_the_dashboard_reads_files_only():
 
 
 def test_entry_points_import_the_package_by_full_path():
-    for name in ("main.py", "validate_paper_trading.py", "logging_config.py"):
+    for name in ("main.py", "validate_paper_trading.py", "logging_config.py", "scheduler.py"):
         for target in imported_modules((ROOT / name).read_text()):
             if target.startswith("momentum."):
                 assert target.split(".")[1] in LAYERS, f"{name} imports {target}"
