@@ -155,3 +155,30 @@ def test_run_forever_polls_with_schedule_and_survives_a_failing_tick(tmp_path, c
                 keep_going=lambda: not rec.calls and real_time.monotonic() < deadline)
     assert "scheduler tick failed" in caplog.text  # the catch-up firing at start raised
     assert [s for s, _ in rec.calls] == [date(2026, 11, 23)]  # the loop went on to 16:05
+
+
+def test_the_alert_of_a_timeout_and_of_used_up_retries_says_which(tmp_path):
+    from momentum.ops.failure import failure_alert
+    now = datetime(2026, 11, 27, 16, 5, tzinfo=NY)
+    later = now + timedelta(minutes=60)
+    timeout = RunRecord(date(2026, 11, 27), ("main.py",), (Attempt(1, now, later, None),),
+                        Outcome.TIMEOUT, tmp_path / "r.log", "last line key=SECRET-123456")
+    alert = failure_alert(timeout, 60, ["SECRET-123456"])
+    assert alert.title == ("Scheduled paper run for 2026-11-27 was stopped after the "
+                           "60-minute timeout")
+    assert "Exit code: none (timeout)" in alert.body and "Duration: 3600.0 s" in alert.body
+    assert "SECRET-123456" not in alert.body and "key=***" in alert.body
+    tries = tuple(Attempt(i, now, now, 75) for i in (1, 2, 3))
+    gave_up = RunRecord(date(2026, 11, 27), ("main.py",), tries, Outcome.RETRIES_EXHAUSTED,
+                        tmp_path / "r.log", "")
+    assert failure_alert(gave_up, 60).title.endswith("(exit 75) after 3 tries")
+
+
+def test_an_unreadable_status_file_is_ignored_with_a_warning(tmp_path, caplog):
+    paths = SchedulerPaths.from_config(CFG, tmp_path)
+    paths.status_file.parent.mkdir(parents=True)
+    paths.status_file.write_text("{half a fi")
+    scheduler, _, rec = make(tmp_path, datetime(2026, 11, 27, 16, 5, tzinfo=NY))
+    assert scheduler.last_session is None and "unreadable status file" in caplog.text
+    assert scheduler.tick() is not None
+    assert json.loads(paths.status_file.read_text())["last_run"]["session"] == "2026-11-27"

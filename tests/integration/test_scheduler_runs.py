@@ -382,3 +382,11 @@ def test_dry_run_lists_ten_firings_and_marks_thanksgiving(tmp_path):
                        "[Fri 06:05 JST]")
     assert body[4].startswith("Fri 2026-11-27 16:05 EST  run  (early close 13:00")
     assert body[-1] == "Mon 2026-12-07 16:05 EST  run   [Tue 06:05 JST]"
+
+
+def test_scheduler_help_names_every_mode():
+    done = subprocess.run([PYTHON, str(ROOT / "scheduler.py"), "--help"], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0
+    for flag in ("--once", "--dry-run", "--install", "--write", "--config", "--at"):
+        assert flag in done.stdout
