@@ -11,12 +11,14 @@ import logging
 import os
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 from pathlib import Path
+from typing import IO
 
 from momentum.core.clock import Clock
 from momentum.core.config import SchedulerConfig
@@ -76,18 +78,26 @@ class RunRecord:
 
 
 class CommandRunner:
-    """Start a command in its own process group, append its output to a file, enforce a timeout."""
+    """Start a command in its own process group, copy its output to a file, enforce a timeout.
 
-    def __init__(self, argv: Sequence[str], cwd: Path, timeout_seconds: float) -> None:
+    The output goes through the scheduler line by line with the secrets masked, so the per-run
+    log never holds a key even when the command prints one (a traceback, a debug print).
+    """
+
+    def __init__(self, argv: Sequence[str], cwd: Path, timeout_seconds: float,
+                 secrets: Sequence[str] = ()) -> None:
         self.argv, self.cwd, self.timeout_seconds = list(argv), Path(cwd), timeout_seconds
+        self._secrets = secret_variants(secrets)
 
     def run(self, log_file: Path) -> int | None:
         """Run once; return the exit code, or None when the timeout stopped it."""
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}  # the tail shows the last lines written
         with open(log_file, "ab") as out:
             proc = subprocess.Popen(self.argv, cwd=self.cwd, stdin=subprocess.DEVNULL,
-                                    stdout=out, stderr=subprocess.STDOUT, env=env,
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
                                     start_new_session=(os.name != "nt"))
+            copier = threading.Thread(target=self._copy, args=(proc.stdout, out), daemon=True)
+            copier.start()
             try:
                 return proc.wait(timeout=self.timeout_seconds)
             except subprocess.TimeoutExpired:
@@ -96,6 +106,15 @@ class CommandRunner:
             except BaseException:  # Ctrl-C or a stop signal: never leave the child behind
                 _stop(proc)
                 raise
+            finally:
+                copier.join(timeout=_KILL_GRACE_SECONDS)  # a grandchild may hold the pipe
+
+    def _copy(self, stream: IO[bytes], out: IO[bytes]) -> None:
+        with stream:
+            for raw in iter(stream.readline, b""):
+                line = raw.decode("utf-8", errors="replace")
+                out.write(mask_secrets(line, self._secrets).encode("utf-8"))
+                out.flush()
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:

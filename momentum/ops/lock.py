@@ -4,7 +4,9 @@ Two schedulers, or a scheduler and a cron `--once`, must never run the paper ste
 the same time. The file is created atomically (O_EXCL), never through a symlink (O_NOFOLLOW),
 and names its holder. A lock whose process is gone (a crash, a power cut) is stale and taken
 over; one whose content is unreadable is stale only when older than a minute, since a holder
-writes it right after creating it.
+writes it right after creating it. After a reboot a PID can belong to another process: on
+Linux the lock also records the boot id and the process's start tick, so a reused PID does
+not keep a dead lock alive forever.
 """
 from __future__ import annotations
 
@@ -35,6 +37,8 @@ class LockHolder:
     host: str
     started: str   # ISO time
     what: str
+    boot_id: str | None = None      # Linux: /proc/sys/kernel/random/boot_id
+    proc_start: str | None = None   # Linux: the process's start time in clock ticks since boot
 
 
 class RunLock:
@@ -81,7 +85,8 @@ class RunLock:
         except FileExistsError:
             return False
         doc = {"pid": os.getpid(), "host": socket.gethostname(),
-               "started": self._now.isoformat(timespec="seconds"), "what": self.what}
+               "started": self._now.isoformat(timespec="seconds"), "what": self.what,
+               "boot_id": _boot_id(), "proc_start": _proc_start(os.getpid())}
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(json.dumps(doc))
             handle.flush()
@@ -97,7 +102,8 @@ def read_holder(path: Path) -> LockHolder | None:
         with os.fdopen(fd, encoding="utf-8") as handle:
             doc = json.loads(handle.read(4096))
         return LockHolder(int(doc["pid"]), str(doc["host"]), str(doc["started"]),
-                          str(doc.get("what", "")))
+                          str(doc.get("what", "")), _opt(doc.get("boot_id")),
+                          _opt(doc.get("proc_start")))
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -141,7 +147,33 @@ def _is_stale(path: Path, holder: LockHolder | None) -> bool:
         return age > _UNREADABLE_GRACE_SECONDS
     if holder.host != socket.gethostname():
         return False  # a shared folder: another machine's process cannot be checked
-    return not pid_alive(holder.pid)
+    if holder.boot_id is not None and _boot_id() not in (None, holder.boot_id):
+        return True   # written before the last reboot
+    if not pid_alive(holder.pid):
+        return True
+    now_start = _proc_start(holder.pid)
+    return holder.proc_start is not None and now_start is not None \
+        and now_start != holder.proc_start  # the PID now belongs to another process
+
+
+def _boot_id() -> str | None:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip() or None
+    except OSError:
+        return None
+
+
+def _proc_start(pid: int) -> str | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rfind(")") + 2:].split()  # the name in (...) may hold spaces
+    return fields[19] if len(fields) > 19 else None
+
+
+def _opt(value: object) -> str | None:
+    return None if value is None else str(value)
 
 
 def _busy_message(path: Path, holder: LockHolder | None) -> str:

@@ -110,7 +110,7 @@ def build_scheduler(cfg: StrategyConfig, paths: SchedulerPaths, clock: Clock,
                     decide: Clock | None = None) -> Scheduler:
     """The real scheduler: the command as a subprocess, alerts through the config's channels."""
     sc = cfg.scheduler
-    runner = CommandRunner(command, paths.project, sc.timeout_minutes * 60)
+    runner = CommandRunner(command, paths.project, sc.timeout_minutes * 60, cfg.secrets())
 
     def execute(session: date | None) -> RunRecord:
         stamp = clock.now().strftime("%Y%m%dT%H%M%SZ")

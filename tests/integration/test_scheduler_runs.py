@@ -96,12 +96,15 @@ def test_exit_75_beyond_max_retries_is_given_up_with_75(tmp_path, monkeypatch):
     monkeypatch.setenv("TIINGO_API_KEY", KEY)
     script = write_script(tmp_path, "flaky.py", FLAKY)
     clock = FakeClock(datetime(2026, 11, 27, 16, 5, tzinfo=NY))
-    runner = CommandRunner([PYTHON, str(script), str(tmp_path / "n"), "99"], tmp_path, 60)
+    runner = CommandRunner([PYTHON, str(script), str(tmp_path / "n"), "99"], tmp_path, 60,
+                           [KEY])
     record = run_job(None, runner, SchedulerConfig(max_retries=2), clock, tmp_path / "r.log",
                      [KEY], lambda s: clock.advance(seconds=s))
     assert len(record.attempts) == 3 and record.outcome is Outcome.RETRIES_EXHAUSTED
     assert record.process_exit_code() == 75
     assert KEY not in record.tail and "key=***" in record.tail
+    log = (tmp_path / "r.log").read_text()
+    assert KEY not in log and log.count("key=***") == 3  # the per-run log is masked too
 
 
 def test_a_run_past_its_timeout_is_stopped(tmp_path):
@@ -156,6 +159,8 @@ def test_exit_75_is_retried_then_alerted_with_75(tmp_path, smtp, slack):
     assert "still had incomplete data (exit 75) after 3 tries" in msg["Subject"]
     assert "data not complete yet" in body and "key=***" in body and KEY not in body
     assert len(slack.posts) == 1 and KEY not in slack.posts[0][2]["text"]
+    [run_log] = (tmp_path / "logs" / "runs").iterdir()
+    assert KEY not in run_log.read_text() and "key=***" in run_log.read_text()
     last = status(tmp_path)["last_run"]
     assert (last["session"], last["outcome"], last["exit_code"], last["attempts"]) == \
         ("2026-11-27", "retries_exhausted", 75, 3)
@@ -223,6 +228,29 @@ def test_a_lock_left_by_a_dead_process_is_taken_over(tmp_path, caplog):
     with RunLock(lock, "test", datetime.now(NY)):
         assert json.loads(lock.read_text())["pid"] == os.getpid()
     assert "removing the stale lock" in caplog.text and not lock.exists()
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+@pytest.mark.parametrize("field, value", [("proc_start", "1"), ("boot_id", "another-boot")])
+def test_a_lock_whose_pid_was_reused_or_written_before_a_reboot_is_stale(tmp_path, field,
+                                                                        value):
+    import socket
+
+    from momentum.ops.lock import _boot_id, _proc_start
+    alive = subprocess.Popen([PYTHON, "-c", "import time; time.sleep(60)"])
+    try:
+        doc = {"pid": alive.pid, "host": socket.gethostname(), "started": "2026-11-26",
+               "what": "before", "boot_id": _boot_id(), "proc_start": _proc_start(alive.pid)}
+        lock = tmp_path / "scheduler.lock"
+        lock.write_text(json.dumps(doc))
+        with pytest.raises(SchedulerBusy):  # the real holder: alive, same start, same boot
+            RunLock(lock, "test", datetime.now(NY)).acquire()
+        lock.write_text(json.dumps({**doc, field: value}))
+        with RunLock(lock, "test", datetime.now(NY)):
+            assert json.loads(lock.read_text())["pid"] == os.getpid()
+    finally:
+        alive.kill()
+        alive.wait()
 
 
 def test_a_fresh_unreadable_lock_and_a_symlink_are_never_taken(tmp_path):
