@@ -170,6 +170,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return ExitCode.INTERRUPTED
+    except Exception:
+        if args.traceback:
+            raise
+        logger.exception("unexpected error; please report it with the lines above")
+        return ExitCode.BUG
 
 
 if __name__ == "__main__":
