@@ -18,14 +18,12 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from logging_config import setup_logging
 from momentum.core.clock import Clock, FixedClock, SystemClock
 from momentum.core.config import DEFAULT_CONFIG_PATH, StrategyConfig, load_config
 from momentum.core.errors import ConfigError, ExitCode, MomentumError
-from momentum.ops.install import cron_block, install_crontab, task_xml
-from momentum.ops.lock import RunLock
-from momentum.ops.loop import SchedulerPaths, build_scheduler, run_forever
-from momentum.ops.timing import describe, next_firing, upcoming
+
+# The momentum.ops modules are imported by the command that uses them: --help and
+# --install cron do not need the NYSE calendar (pandas) or the alert channels (requests).
 
 PROJECT = Path(__file__).resolve().parent
 SCHEDULER_LOG = "scheduler.log"
@@ -91,6 +89,7 @@ def decision_clock(args: argparse.Namespace) -> Clock:
 
 
 def cmd_dry_run(cfg: StrategyConfig, clock: Clock) -> int:
+    from momentum.ops.timing import describe, upcoming
     now = clock.now()
     sc = cfg.scheduler
     print(f"Next 10 firings at {sc.run_at} {sc.timezone} (this machine's time in brackets):")
@@ -100,6 +99,7 @@ def cmd_dry_run(cfg: StrategyConfig, clock: Clock) -> int:
 
 
 def cmd_install(args: argparse.Namespace, cfg: StrategyConfig, config: Path | None) -> int:
+    from momentum.ops.install import cron_block, install_crontab, task_xml
     extra = ["--config", str(config)] if config is not None else []
     if args.install == "cron":
         block = cron_block(cfg.scheduler, PROJECT / "scripts" / "cron_schedule.sh", extra)
@@ -120,6 +120,10 @@ def cmd_install(args: argparse.Namespace, cfg: StrategyConfig, config: Path | No
 
 
 def cmd_run(args: argparse.Namespace, cfg: StrategyConfig, config: Path | None) -> int:
+    from logging_config import setup_logging
+    from momentum.ops.lock import RunLock
+    from momentum.ops.loop import SchedulerPaths, build_scheduler, run_forever
+    from momentum.ops.timing import describe, next_firing
     paths = SchedulerPaths.from_config(cfg, PROJECT)
     setup_logging("DEBUG" if args.verbose else cfg.logging.level.value, log_dir=paths.log_dir,
                   keep_days=cfg.logging.keep_days, secrets=cfg.secrets(), main_log=SCHEDULER_LOG)

@@ -16,7 +16,6 @@ from xml.sax.saxutils import escape
 
 from momentum.core.config import SchedulerConfig
 from momentum.core.errors import ConfigError
-from momentum.ops.timing import firing_time, local_date
 
 BEGIN = "# BEGIN momentum scheduler (written by scheduler.py --install cron --write)"
 END = "# END momentum scheduler"
@@ -65,6 +64,8 @@ def install_crontab(block: str, crontab: str = "crontab") -> str:
 
 def local_trigger(cfg: SchedulerConfig, now: datetime, local: tzinfo) -> tuple[str, list[str]]:
     """The machine-local 'HH:MM:SS' and weekdays of the next Monday-Friday firings."""
+    # Here, not at the top: `--install cron` needs no calendar (pandas) at all.
+    from momentum.ops.timing import firing_time, local_date
     # Every weekday of the coming week, holidays included: the trigger is weekly.
     days_ahead = (local_date(now, cfg) + timedelta(days=i) for i in range(1, 8))
     times = [firing_time(d, cfg).astimezone(local) for d in days_ahead if d.weekday() < 5]
