@@ -91,7 +91,11 @@ class Scheduler:
         logger.info("run for session %s starting", session)
         self.status.running(self.clock.now(), session)
         self.last_session = session  # used even if execute() raises: no retry storm each poll
-        record = self._execute(session)
+        try:
+            record = self._execute(session)
+        except BaseException:
+            self.status.idle(self.clock.now())
+            raise
         level = logging.INFO if record.outcome is Outcome.OK else logging.ERROR
         logger.log(level, "run for session %s ended: %s, exit code %s, %.1f s, %d attempt(s), "
                    "log %s", session, record.outcome.value, record.exit_code,

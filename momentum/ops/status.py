@@ -3,7 +3,7 @@
 Written atomically (temp file, fsync, rename) at each change, so a reader never sees half a
 file. Layout (version 1)::
 
-    {"version": 1, "updated": ISO, "state": "idle" | "running",
+    {"version": 1, "updated": ISO, "state": "idle" | "running", "running_session": DAY | null,
      "scheduler": {"pid": 123, "mode": "loop" | "once"},
      "last_run": RUN | null, "last_success": RUN | null,
      "next_run": {"at": ISO, "session": "YYYY-MM-DD"} | null}
@@ -60,6 +60,11 @@ class StatusFile:
     def running(self, now: datetime, session: date | None) -> None:
         """Record that a run of `session` has started."""
         self.doc.update(state="running", running_session=_iso(session))
+        self.save(now)
+
+    def idle(self, now: datetime) -> None:
+        """Record that no run is in progress (after a run that could not even start)."""
+        self.doc.update(state="idle", running_session=None)
         self.save(now)
 
     def finished(self, now: datetime, record: RunRecord, next_run: Firing | None) -> None:

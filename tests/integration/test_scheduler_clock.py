@@ -154,6 +154,7 @@ def test_run_forever_polls_with_schedule_and_survives_a_failing_tick(tmp_path, c
     run_forever(scheduler, poll_seconds=0.1, sleep=sleep,
                 keep_going=lambda: not rec.calls and real_time.monotonic() < deadline)
     assert "scheduler tick failed" in caplog.text  # the catch-up firing at start raised
+    assert json.loads(scheduler.paths.status_file.read_text())["state"] == "idle"
     assert [s for s, _ in rec.calls] == [date(2026, 11, 23)]  # the loop went on to 16:05
 
 
