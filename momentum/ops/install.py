@@ -82,11 +82,17 @@ def task_xml(cfg: SchedulerConfig, python: str, project: Path, now: datetime, lo
     args = " ".join(["scheduler.py", "--once", *(_win_quote(a) for a in extra_args)])
     day_tags = "".join(f"<{d} />" for d in days)
     start = f"{now.astimezone(local):%Y-%m-%d}T{at}"
-    return f"""<?xml version="1.0" encoding="UTF-16"?>
-<Task version="1.2" xmlns="{TASK_NS}">
+    return _TASK_XML.format(ns=TASK_NS, run_at=escape(cfg.run_at), zone=escape(cfg.timezone),
+                            local_time=at[:5], start=start, day_tags=day_tags, limit_h=limit_h,
+                            python=escape(python), args=escape(args),
+                            project=escape(str(project)))
+
+
+_TASK_XML = """<?xml version="1.0" encoding="UTF-16"?>
+<Task version="1.2" xmlns="{ns}">
   <RegistrationInfo>
-    <Description>momentum: paper trading after the NYSE close ({escape(cfg.run_at)} \
-{escape(cfg.timezone)} = {at[:5]} on this machine); scheduler.py --once skips holidays. \
+    <Description>momentum: paper trading after the NYSE close ({run_at} \
+{zone} = {local_time} on this machine); scheduler.py --once skips holidays. \
 See docs/SCHEDULING.md.</Description>
   </RegistrationInfo>
   <Triggers>
@@ -126,9 +132,9 @@ See docs/SCHEDULING.md.</Description>
   </Settings>
   <Actions Context="Author">
     <Exec>
-      <Command>{escape(python)}</Command>
-      <Arguments>{escape(args)}</Arguments>
-      <WorkingDirectory>{escape(str(project))}</WorkingDirectory>
+      <Command>{python}</Command>
+      <Arguments>{args}</Arguments>
+      <WorkingDirectory>{project}</WorkingDirectory>
     </Exec>
   </Actions>
 </Task>

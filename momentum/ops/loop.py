@@ -121,8 +121,9 @@ def build_scheduler(cfg: StrategyConfig, paths: SchedulerPaths, clock: Clock,
         log_file = paths.runs_dir / f"paper_{session or 'none'}_{stamp}.log"
         return run_job(session, runner, sc, clock, log_file, cfg.secrets(), sleep)
 
-    state_dir = paths.project / cfg.logging.snapshot_dir
-    dispatcher = dispatcher_from_config(cfg, state_dir, clock, stream=sys.stderr)
+    # Its own throttle file (in logs/, not beside the paper state): a long-lived scheduler
+    # saving its copy would otherwise drop the entries main.py added meanwhile.
+    dispatcher = dispatcher_from_config(cfg, paths.log_dir, clock, stream=sys.stderr)
     return Scheduler(cfg, paths, clock, execute,
                      lambda alert: send_failure_alert(alert, dispatcher), mode, decide)
 
