@@ -418,3 +418,33 @@ def test_scheduler_help_names_every_mode():
     assert done.returncode == 0
     for flag in ("--once", "--dry-run", "--install", "--write", "--config", "--at"):
         assert flag in done.stdout
+
+
+def test_the_continuous_scheduler_catches_up_at_start_and_stops_cleanly_on_sigterm(tmp_path):
+    import signal
+    flaky = write_script(tmp_path, "flaky.py", FLAKY)
+    config = scheduler_config(tmp_path, {"command": [str(flaky), str(tmp_path / "n"), "0"]})
+    loop = subprocess.Popen([PYTHON, str(ROOT / "scheduler.py"), "--config", str(config)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "TIINGO_API_KEY": KEY})
+    try:
+        for _ in range(600):  # the latest session whose firing passed is run at start
+            if (tmp_path / "n").exists() and not status_running(tmp_path) \
+                    and status(tmp_path).get("last_run"):
+                break
+            time.sleep(0.1)
+        doc = status(tmp_path)
+        assert doc["scheduler"] == {"pid": loop.pid, "mode": "loop"}
+        assert doc["last_run"]["outcome"] == "ok" and doc["next_run"]["at"]
+        assert (tmp_path / "logs" / "scheduler.lock").exists()
+        loop.send_signal(signal.SIGTERM)
+        _, err = loop.communicate(timeout=60)
+    finally:
+        if loop.poll() is None:
+            loop.kill()
+            loop.communicate()
+    assert loop.returncode == 130 and err.strip().endswith("interrupted")
+    assert not (tmp_path / "logs" / "scheduler.lock").exists()
+    assert (tmp_path / "n").read_text() == "1"  # caught up once, not again at each poll
+    log = (tmp_path / "logs" / "scheduler.log").read_text()
+    assert "scheduler started" in log and "ended: ok, exit code 0" in log
