@@ -10,6 +10,7 @@ not keep a dead lock alive forever.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -62,12 +63,13 @@ class RunLock:
             if self._try_create():
                 self._held = True
                 return
-            holder = read_holder(self.path)
+            raw = _read_raw(self.path)
+            holder = _parse(raw)
             if not _is_stale(self.path, holder):
                 raise SchedulerBusy(_busy_message(self.path, holder))
             logger.warning("removing the stale lock %s (%s)", self.path,
                            f"PID {holder.pid} is gone" if holder else "unreadable")
-            self.path.unlink(missing_ok=True)
+            self._take_over(raw)
         raise SchedulerBusy(_busy_message(self.path, read_holder(self.path)))
 
     def release(self) -> None:
@@ -77,6 +79,21 @@ class RunLock:
             holder = read_holder(self.path)
             if holder is not None and holder.pid == os.getpid():
                 self.path.unlink(missing_ok=True)
+
+    def _take_over(self, stale: bytes | None) -> None:
+        # Move the file aside, then check it is the one judged stale: when two starts race,
+        # the slower one may have moved the faster one's fresh lock, and puts it back.
+        aside = self.path.with_name(f"{self.path.name}.stale.{os.getpid()}")
+        try:
+            os.rename(self.path, aside)
+        except FileNotFoundError:
+            return
+        try:
+            if _read_raw(aside) != stale:
+                with contextlib.suppress(OSError):  # a newer lock exists: it stays
+                    os.link(aside, self.path)
+        finally:
+            aside.unlink(missing_ok=True)
 
     def _try_create(self) -> bool:
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
@@ -96,15 +113,28 @@ class RunLock:
 
 def read_holder(path: Path) -> LockHolder | None:
     """Who holds the lock at `path`, or None when it is missing or unreadable."""
+    return _parse(_read_raw(path))
+
+
+def _read_raw(path: Path) -> bytes | None:
     try:
         # O_NOFOLLOW here too: a symlink planted as the lock is never followed.
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-        with os.fdopen(fd, encoding="utf-8") as handle:
-            doc = json.loads(handle.read(4096))
+        with os.fdopen(fd, "rb") as handle:
+            return handle.read(4096)
+    except OSError:
+        return None
+
+
+def _parse(raw: bytes | None) -> LockHolder | None:
+    if raw is None:
+        return None
+    try:
+        doc = json.loads(raw.decode("utf-8"))
         return LockHolder(int(doc["pid"]), str(doc["host"]), str(doc["started"]),
                           str(doc.get("what", "")), _opt(doc.get("boot_id")),
                           _opt(doc.get("proc_start")))
-    except (OSError, ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, AttributeError):
         return None
 
 

@@ -448,3 +448,13 @@ def test_the_continuous_scheduler_catches_up_at_start_and_stops_cleanly_on_sigte
     assert (tmp_path / "n").read_text() == "1"  # caught up once, not again at each poll
     log = (tmp_path / "logs" / "scheduler.log").read_text()
     assert "scheduler started" in log and "ended: ok, exit code 0" in log
+
+
+def test_taking_over_a_stale_lock_never_removes_a_fresh_one_written_meanwhile(tmp_path):
+    lock = tmp_path / "scheduler.lock"
+    lock.write_bytes(b'{"pid": 1, "fresh": true}')  # written after we judged b"stale" stale
+    RunLock(lock, "slow starter", datetime.now(NY))._take_over(b"stale")
+    assert lock.read_bytes() == b'{"pid": 1, "fresh": true}'
+    assert [p.name for p in tmp_path.iterdir()] == ["scheduler.lock"]  # nothing left aside
+    RunLock(lock, "test", datetime.now(NY))._take_over(b'{"pid": 1, "fresh": true}')
+    assert not lock.exists()  # the one judged stale is removed
