@@ -14,7 +14,7 @@ from datetime import date
 from decimal import Decimal
 from enum import Enum
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
+from urllib.parse import quote, quote_plus, urlsplit
 
 from momentum.core.config import AlertsConfig, StrategyConfig
 from momentum.core.domain import DayResult, Fill, RejectReason, Side, Trade
@@ -62,25 +62,34 @@ _SECRET_PATTERNS = (
 )
 
 
+MIN_SECRET_CHARS = 6  # shorter "secrets" would mask ordinary words, and hide nothing
+
+
 def secret_variants(secrets: Iterable[str]) -> tuple[str, ...]:
-    """Each secret plus, for a URL, its path: HTTP errors quote the path without the host."""
+    """Every form a secret takes in a message: raw, stripped, repr-escaped, URL-encoded,
+    lower- and upper-cased, and for a URL its path (HTTP errors quote it without the host)."""
     found: set[str] = set()
     for secret in secrets:
-        if not secret:
+        if not secret or len(secret.strip()) < MIN_SECRET_CHARS:
             continue
-        found.add(secret)
-        parts = urlsplit(secret)
+        forms = {secret, secret.strip(), repr(secret)[1:-1], ascii(secret)[1:-1],
+                 quote(secret, safe=""), quote_plus(secret), quote(secret, safe="/:")}
+        parts = urlsplit(secret.strip())
         tail = parts.path + (f"?{parts.query}" if parts.query else "")
-        if parts.scheme and parts.netloc and len(tail.strip("/")) >= 6:
-            found.add(tail)
+        if parts.scheme and parts.netloc and len(tail.strip("/")) >= MIN_SECRET_CHARS:
+            forms.add(tail)
+        forms |= {f.lower() for f in forms} | {f.upper() for f in forms}
+        found |= {f for f in forms if len(f.strip()) >= MIN_SECRET_CHARS}
     return tuple(sorted(found, key=len, reverse=True))  # longest first: no partial leftovers
 
 
 def mask_secrets(text: str, secrets: Sequence[str]) -> str:
-    """Replace every secret, `Authorization: Token x` and Slack webhook path in `text` by ***."""
+    """Replace every secret, `Authorization: Token x` and Slack webhook path in `text` by ***.
+
+    `secrets` is what secret_variants() returned, longest first.
+    """
     for secret in secrets:
-        if secret:
-            text = text.replace(secret, MASK)
+        text = text.replace(secret, MASK)
     for pattern in _SECRET_PATTERNS:
         text = pattern.sub(lambda m: m.group(1) + MASK, text)
     return text

@@ -28,7 +28,7 @@ from urllib.parse import quote
 import requests
 from pydantic import SecretStr
 
-from momentum.core.config import PUBLIC_TIINGO_URL
+from momentum.core.config import PUBLIC_TIINGO_URL, display_url
 from momentum.core.domain import validate_ticker
 from momentum.core.errors import DataError
 from momentum.data.tiingo.limits import (DAY_S, HOUR_S, Clock, RateLimiter, Sleep, WaitCallback,
@@ -80,7 +80,7 @@ class TiingoClient:
         self._failures_in_row = 0
 
     def __repr__(self) -> str:
-        return f"TiingoClient(base_url={self._base!r}, api_key='***')"
+        return f"TiingoClient(base_url={display_url(self._base)!r}, api_key='***')"
 
     @property
     def request_count(self) -> int:
