@@ -214,7 +214,8 @@ class MomentumStrategy:
     def send_alerts(self, alerts: list[Alert]) -> Any:
         """Deliver alerts to every configured channel (throttled; failures are only logged)."""
         if self._dispatcher is None:
-            self._dispatcher = dispatcher_from_config(self.config, self.state_dir, self.clock)
+            self._dispatcher = dispatcher_from_config(self.config, self.state_dir, self.clock,
+                                                      guard=self.store.lock)
         return self._dispatcher.send(alerts)
 
     def save_state(self, filepath: str | Path | None = None) -> Path:
@@ -244,7 +245,8 @@ class MomentumStrategy:
         choice = choose_source(self.config, self.data_dir)
         first = start or self.clock.now().astimezone(NEW_YORK).date()
         amount = capital if capital is not None else to_money(self.config.risk.initial_capital)
-        saved = self.paper.init(amount, first, choice.name, self.clock.now(), force=force)
+        with self.store.lock():  # --force deletes the snapshots: never under a running --run
+            saved = self.paper.init(amount, first, choice.name, self.clock.now(), force=force)
         self.state, self.meta = saved.engine, saved.meta
         return saved.meta
 

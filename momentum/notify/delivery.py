@@ -12,7 +12,8 @@ import logging
 import smtplib
 import ssl
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
@@ -23,6 +24,7 @@ import requests
 
 from momentum.core.clock import Clock
 from momentum.core.config import AlertsConfig, StrategyConfig
+from momentum.core.errors import MomentumError
 from momentum.core.files import write_atomic
 from momentum.notify.alerts import MASK, Alert, AlertKind, Severity, mask_secrets, secret_variants
 
@@ -165,8 +167,10 @@ class ConsoleChannel:
 class AlertThrottle:
     """Last-sent time per alert key, kept in a JSON file so a restart does not re-send."""
 
-    def __init__(self, path: Path | None, window: timedelta = timedelta(minutes=60)) -> None:
+    def __init__(self, path: Path | None, window: timedelta = timedelta(minutes=60),
+                 guard: Callable[[], AbstractContextManager[object]] | None = None) -> None:
         self.path, self.window = path, window
+        self._guard = guard  # the portfolio lock: the file is written only while holding it
         self._sent: dict[str, datetime] = self._load()
 
     def allows(self, key: str, now: datetime) -> bool:
@@ -184,8 +188,9 @@ class AlertThrottle:
         if self.path is None:
             return
         doc = {"version": 1, "sent": {k: t.isoformat() for k, t in sorted(self._sent.items())}}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(self.path, json.dumps(doc, indent=1))
+        with self._guard() if self._guard is not None else contextlib.nullcontext():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(self.path, json.dumps(doc, indent=1))
 
     def _load(self) -> dict[str, datetime]:
         if self.path is None or not self.path.exists():
@@ -269,13 +274,15 @@ class AlertDispatcher:
     def _save(self, now: datetime) -> None:
         try:
             self._throttle.save(now)
-        except OSError as e:
+        except (OSError, MomentumError) as e:  # MomentumError: the portfolio lock is not ours
             logger.warning("cannot save the alert throttle file: %s",
                            mask_secrets(str(e), self._secrets))
 
 
 def dispatcher_from_config(cfg: StrategyConfig, state_dir: Path, clock: Clock,
-                           stream: TextIO | None = None) -> AlertDispatcher:
+                           stream: TextIO | None = None,
+                           guard: Callable[[], AbstractContextManager[object]] | None = None
+                           ) -> AlertDispatcher:
     """Log and console always; email when email_enabled; Slack when a webhook is set."""
     a = cfg.alerts
     channels: list[AlertChannel] = [LogChannel(), ConsoleChannel(stream)]
@@ -284,5 +291,6 @@ def dispatcher_from_config(cfg: StrategyConfig, state_dir: Path, clock: Clock,
     if a.slack_webhook is not None:
         channels.append(SlackChannel(a.slack_webhook.get_secret_value(),
                                      timeout_seconds=a.timeout_seconds))
-    throttle = AlertThrottle(Path(state_dir) / THROTTLE_FILE, timedelta(minutes=a.throttle_minutes))
+    throttle = AlertThrottle(Path(state_dir) / THROTTLE_FILE, timedelta(minutes=a.throttle_minutes),
+                             guard)
     return AlertDispatcher(channels, throttle, clock, secrets=cfg.secrets())

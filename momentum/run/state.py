@@ -3,7 +3,7 @@
     <dir>/state_init.json          the portfolio as created by `paper --init`
     <dir>/state_YYYY-MM-DD.json    the state after the step of that date
     <dir>/latest.json              {"file": ..., "date": ..., "checksum": ...}: the one to resume
-    <dir>/.lock                    held (flock) while a run works on the directory
+    <dir>/.lock                    held while a command writes the directory (run/lock.py)
 
 A snapshot is written to a temporary file, fsynced and renamed; the pointer is written the same
 way after it. A crash at any moment leaves the pointer on a complete, valid snapshot, so the next
@@ -11,11 +11,9 @@ run redoes the interrupted day from there.
 """
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import logging
-import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,6 +25,7 @@ from typing import Any
 from momentum.core.errors import StateError
 from momentum.core.files import write_atomic
 from momentum.run.engine import EngineState
+from momentum.run.lock import DirLock
 from momentum.run.state_codec import decode_state, encode_state
 
 logger = logging.getLogger(__name__)
@@ -79,11 +78,15 @@ class StateStore:
     def __init__(self, directory: str | Path, keep_all: bool = True) -> None:
         self.dir = Path(directory)
         self.keep_all = keep_all
+        self._lock = DirLock(self.dir)
 
     # ------------------------------------------------------------ writing
     def save(self, engine: EngineState, meta: PaperMeta, saved_at: datetime) -> Path:
         """Write the snapshot of the state's last step, then point `latest.json` at it."""
-        self.dir.mkdir(parents=True, exist_ok=True)
+        with self.lock():
+            return self._save(engine, meta, saved_at)
+
+    def _save(self, engine: EngineState, meta: PaperMeta, saved_at: datetime) -> Path:
         meta_obj, state_obj = meta.encode(), encode_state(engine)
         digest = checksum(meta_obj, state_obj)
         document = {"format": FORMAT, "schema_version": SCHEMA_VERSION, "checksum": digest,
@@ -196,27 +199,15 @@ class StateStore:
     # ------------------------------------------------------------ locking
     @contextmanager
     def lock(self) -> Iterator[None]:
-        """Hold an exclusive lock on the directory; a second run fails at once with a message."""
-        self.dir.mkdir(parents=True, exist_ok=True)
-        path = self.dir / ".lock"
-        with open(path, "a+", encoding="utf-8") as handle:
-            try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                handle.seek(0)
-                holder = handle.read().strip() or "unknown"
-                raise StateError(f"another paper run is working on {self.dir}/ (lock held by pid "
-                                 f"{holder}); wait for it to finish") from None
-            handle.seek(0)
-            handle.truncate()
-            handle.write(str(os.getpid()))
-            handle.flush()
-            self._remove_stale_temp_files()
-            try:
-                yield
-            finally:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        """Hold the directory's lock (run/lock.py); a second command fails at once with a message.
 
+        Re-entrant for this store: save() takes it too, so nothing is written without it.
+        """
+        first = not self._lock.held
+        with self._lock.hold():
+            if first:
+                self._remove_stale_temp_files()
+            yield
 
     def _remove_stale_temp_files(self) -> None:
         """Temp files a killed run left behind (we hold the lock: nobody else is writing)."""
