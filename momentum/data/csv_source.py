@@ -169,7 +169,7 @@ def _meta_rows(path: Path, reader: Any) -> dict[str, _MetaRow]:
     missing = [name for name in META_COLUMNS if name not in columns]
     if missing:
         raise DataError(
-            f"{path}: line 1: missing column(s) {clip(', '.join(missing))} in header "
+            f"{path}: line 1: missing column(s) {', '.join(missing)} in header "
             f"{clip(','.join(header))}; the header must be '{_META_HEADER}'"
         )
     positions = [columns.index(name) for name in META_COLUMNS]
@@ -332,7 +332,7 @@ def _read_price_header(path: Path) -> list[str]:
         problem = f"missing column(s) {', '.join(missing)}" if missing else (
             f"repeated column(s) {', '.join(repeated)}")
         raise DataError(
-            f"{path}: line 1: {clip(problem)} in header {clip(first.strip())}; "
+            f"{path}: line 1: {problem[:200]} in header {clip(first.strip())}; "
             f"the header must be '{_PRICE_HEADER}'"
         )
     return columns
