@@ -27,6 +27,8 @@ from momentum.core.config import DEFAULT_CONFIG_PATH, StrategyConfig, load_confi
 from momentum.core.domain import AssetType, DayResult, EntryOrder, Fill, Trade
 from momentum.core.errors import ConfigError, ExitCode, MomentumError, StateError
 from momentum.core.money import to_money
+from momentum.core.paths import (check_input_dir, check_input_file, check_output_dir,
+                                 check_output_file)
 from momentum.data.base import MarketDataSource
 from momentum.data.market import Market, last_step_day
 from momentum.data.sources import build_source, choose_source
@@ -78,6 +80,10 @@ class MomentumStrategy:
         self.market: Market | None = None
         self.state = EngineState.start(to_money(self.config.risk.initial_capital))
         self.state_dir = Path(state_dir or self.config.logging.snapshot_dir)
+        # A portfolio of its own (--state-dir) keeps its reports beside it: two never share one.
+        self.report_dir = (self.state_dir / "reports" if state_dir
+                           else Path(self.config.logging.report_dir))
+        self.log_dir = Path(self.config.logging.log_file).parent
         self.store = StateStore(self.state_dir, keep_all=self.config.logging.save_daily_snapshots)
         self.paper = PaperTrader(self.config, self.store, self.rules)
         self.meta: PaperMeta | None = None
@@ -89,7 +95,7 @@ class MomentumStrategy:
         """Log to files under the configured folder, secrets masked, ERRORs alerted (7.2.7)."""
         level = "DEBUG" if verbose else self.config.logging.level.value
         sink = (lambda alert: self.send_alerts([alert])) if alerts_on_errors else None
-        return setup_logging(level, quiet=quiet, log_dir=Path(self.config.logging.log_file).parent,
+        return setup_logging(level, quiet=quiet, log_dir=self.log_dir,
                              keep_days=self.config.logging.keep_days,
                              secrets=self.config.secrets(), alert_sink=sink)
 
@@ -205,7 +211,7 @@ class MomentumStrategy:
         kwargs = dict(data_dates=result.data_dates if result else None, held_scores=scores,
                       data_problems=result.skipped if result else ())
         text = render_daily_report(day, self.state, self.config, self.clock.now(), **kwargs)
-        write_daily_report(text, Path(self.config.logging.report_dir), day)
+        write_daily_report(text, self.report_dir, day)
         if sys.stdout.isatty() and self.mode == "paper":
             print(render_daily_report(day, self.state, self.config, self.clock.now(),
                                       color=True, **kwargs))
@@ -471,7 +477,7 @@ def cmd_paper(args: argparse.Namespace) -> int:
         last = outcome.days[-1]
         console.print(f"Ran {len(outcome.days)} session(s) {outcome.days[0].day} .. {last.day}: "
                       f"equity ${last.equity:,.2f}, cash ${last.cash:,.2f}; reports in "
-                      f"{strategy.config.logging.report_dir}")
+                      f"{strategy.report_dir}")
     strategy.report_requests()
     return ExitCode.OK
 
@@ -480,8 +486,29 @@ def make_strategy(args: argparse.Namespace, mode: str) -> MomentumStrategy:
     """Load the config, then log to its files with its secrets masked."""
     strategy = MomentumStrategy(args.config, args.data_dir, mode=mode,
                                 state_dir=getattr(args, "state_dir", None))
+    check_paths(args, strategy)
     strategy.setup_logging(args.verbose, quiet=_quiet(args), alerts_on_errors=(mode == "paper"))
     return strategy
+
+
+def check_paths(args: argparse.Namespace, strategy: MomentumStrategy) -> None:
+    """Check every user-given path before work starts: one line and exit 2 on a mistake."""
+    writes_state = args.command == "paper" and (args.init or args.run)
+    state_dir = getattr(args, "state_dir", None)
+    if state_dir is not None and not writes_state and not Path(state_dir).exists():
+        state_dir = None  # reading a portfolio that is not there: the store says how to make one
+    checks = [(check_output_dir, "logging.log_file folder", strategy.log_dir),
+              (check_output_dir, "--output", getattr(args, "output", None)),
+              (check_output_dir, "--export", getattr(args, "export", None)),
+              (check_output_file, "--html", getattr(args, "html", None)),
+              (check_input_dir, "--backtest", getattr(args, "backtest", None)),
+              (check_input_dir, "--data-dir", args.data_dir),
+              (check_input_file, "--from-snapshot", getattr(args, "from_snapshot", None)),
+              (check_output_dir if writes_state else check_input_dir, "--state-dir", state_dir),
+              (check_output_dir, "report folder", strategy.report_dir if writes_state else None)]
+    for check, what, path in checks:
+        if path is not None:
+            check(path, what)
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
@@ -505,8 +532,9 @@ def cmd_scan(args: argparse.Namespace) -> int:
 def cmd_backtest(args: argparse.Namespace) -> int:
     if args.end < args.start:
         raise ConfigError(f"--end {args.end} is before --start {args.start}; swap them")
-    strategy = make_strategy(args, "backtest")
-    out_dir = Path(args.output or f"output/backtest_{args.start}_{args.end}")
+    args.output = args.output or f"output/backtest_{args.start}_{args.end}"
+    strategy = make_strategy(args, "backtest")  # checks --output before the backtest runs
+    out_dir = Path(args.output)
     market = strategy.load_market(end=args.end)
     total = len(step_days(args.start, min(args.end, market.last_date or args.end),
                           market.has_type(AssetType.STOCK)))

@@ -25,6 +25,7 @@ import requests
 from momentum.core.clock import Clock
 from momentum.core.config import AlertsConfig, StrategyConfig
 from momentum.core.errors import MomentumError
+from momentum.core.safeload import safe_json
 from momentum.core.files import write_atomic
 from momentum.notify.alerts import MASK, Alert, AlertKind, Severity, mask_secrets, secret_variants
 
@@ -196,7 +197,7 @@ class AlertThrottle:
         if self.path is None or not self.path.exists():
             return {}
         try:
-            raw = json.loads(self.path.read_text(encoding="utf-8"))["sent"]
+            raw = safe_json(self.path.read_text(encoding="utf-8"))["sent"]
             sent = {str(k): datetime.fromisoformat(v) for k, v in raw.items()}
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
             logger.warning("alert throttle file %s is unreadable (%s); starting empty",

@@ -16,11 +16,12 @@ import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from momentum.core.errors import StateError
+from momentum.core.safeload import safe_json
 
 logger = logging.getLogger(__name__)
 LOCK_FILE = ".lock"
@@ -89,7 +90,7 @@ class DirLock:
             raise StateError(f"{self.dir}: cannot create the state folder ({e.strerror}); pass "
                              f"--state-dir with a writable folder") from None
         token = {"pid": os.getpid(), "start": process_start(os.getpid()),
-                 "since": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                 "since": datetime.now(UTC).isoformat(timespec="seconds"),
                  "nonce": os.urandom(8).hex()}  # two holders in one process differ too
         for _ in range(2):  # the second try follows the removal of a stale lock
             if self._create(token):
@@ -124,7 +125,7 @@ class DirLock:
             return False
         except OSError as e:
             raise StateError(f"{self.dir}: cannot create the lock file ({e.strerror}); make the "
-                             f"folder writable or pass --state-dir with a writable folder") from None
+                             f"folder writable or pass --state-dir with a writable one") from None
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(json.dumps(token))
         return True
@@ -157,7 +158,7 @@ class DirLock:
 
 def _parse_token(text: bytes) -> dict[str, Any] | None:
     try:
-        token = json.loads(text)
+        token = safe_json(text)
     except ValueError:
         token = None
     if isinstance(token, int):  # the lock of older versions held the pid alone

@@ -24,6 +24,7 @@ from typing import Any
 
 from momentum.core.errors import StateError
 from momentum.core.files import write_atomic
+from momentum.core.safeload import safe_json
 from momentum.run.engine import EngineState
 from momentum.run.lock import DirLock
 from momentum.run.state_codec import decode_state, encode_state
@@ -133,10 +134,10 @@ class StateStore:
                                  f"`python main.py paper --init`")
             raise self._corrupt(pointer_path, "is missing")
         try:
-            pointer = json.loads(pointer_path.read_text(encoding="utf-8"))
+            pointer = safe_json(pointer_path.read_text(encoding="utf-8"))
             target = self.dir / _safe_name(pointer["file"])
             expected = pointer["checksum"]
-        except (ValueError, KeyError, TypeError, UnicodeDecodeError) as e:
+        except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError) as e:
             raise self._corrupt(pointer_path, f"is unreadable ({e.__class__.__name__})") from None
         saved = self.read(target)
         if _document_checksum(target) != expected:
@@ -146,9 +147,12 @@ class StateStore:
     def read(self, path: Path) -> SavedState:
         """Read and verify one snapshot file."""
         try:
-            document = json.loads(path.read_text(encoding="utf-8"))
+            document = safe_json(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise StateError(f"{path}: snapshot not found") from None
+        except OSError as e:  # a folder in its place, mode 000, an I/O error
+            raise self._corrupt(path, f"cannot be read ({e.strerror or e.__class__.__name__})"
+                                ) from None
         except (ValueError, UnicodeDecodeError) as e:
             raise self._corrupt(path, f"is not valid JSON (truncated or damaged: {e})") from None
         if not isinstance(document, dict) or document.get("format") != FORMAT:
@@ -189,7 +193,7 @@ class StateStore:
     def _verify(path: Path) -> None:
         """read() without the hint (which would search for good snapshots again)."""
         try:
-            document = json.loads(path.read_text(encoding="utf-8"))
+            document = safe_json(path.read_text(encoding="utf-8"))
             if checksum(document.get("meta"), document.get("state")) != document.get("checksum"):
                 raise StateError("bad checksum")
             decode_state(document["state"])
@@ -224,6 +228,6 @@ def _safe_name(name: Any) -> str:
 
 def _document_checksum(path: Path) -> str | None:
     try:
-        return json.loads(path.read_text(encoding="utf-8")).get("checksum")
+        return safe_json(path.read_text(encoding="utf-8")).get("checksum")
     except (OSError, ValueError):
         return None
