@@ -33,7 +33,7 @@ from momentum.data.base import MarketDataSource
 from momentum.data.market import Market, last_step_day
 from momentum.data.sources import build_source, choose_source
 from momentum.notify.alerts import Alert, build_alerts
-from momentum.notify.delivery import dispatcher_from_config
+from momentum.notify.delivery import AlertDispatcher, dispatcher_from_config
 from momentum.reports.analysis_view import run_analysis_command
 from momentum.reports.backtest import write_backtest_outputs, write_trade_files
 from momentum.reports.console import (make_console, scan_counts, scan_table, step_progress,
@@ -219,10 +219,14 @@ class MomentumStrategy:
 
     def send_alerts(self, alerts: list[Alert]) -> Any:
         """Deliver alerts to every configured channel (throttled; failures are only logged)."""
+        return self.dispatcher().send(alerts)
+
+    def dispatcher(self) -> AlertDispatcher:
+        """The command's one alert dispatcher (a failed channel stays skipped in it)."""
         if self._dispatcher is None:
             self._dispatcher = dispatcher_from_config(self.config, self.state_dir, self.clock,
                                                       guard=self.store.lock)
-        return self._dispatcher.send(alerts)
+        return self._dispatcher
 
     def save_state(self, filepath: str | Path | None = None) -> Path:
         """Persist the state atomically (to `filepath`, or as the directory's next snapshot)."""
@@ -270,7 +274,8 @@ class MomentumStrategy:
                 self.generate_daily_report(result.day, result)
                 self.send_alerts(build_alerts(result, state, self.config))
 
-            outcome = self.paper.run(market, day, self.clock.now(), on_day, from_snapshot)
+            with self.dispatcher().digest():  # a catch-up: one email and one Slack post
+                outcome = self.paper.run(market, day, self.clock.now(), on_day, from_snapshot)
         if outcome.state is not None:
             self.state = outcome.state
         return outcome

@@ -34,6 +34,7 @@ class AlertKind(str, Enum):
     RISK_LIMIT = "risk_limit"
     PERFORMANCE = "performance"
     ERROR = "error"
+    DIGEST = "digest"  # several alerts in one message (a catch-up run)
 
 
 class Severity(str, Enum):
@@ -93,6 +94,25 @@ def mask_secrets(text: str, secrets: Sequence[str]) -> str:
     for pattern in _SECRET_PATTERNS:
         text = pattern.sub(lambda m: m.group(1) + MASK, text)
     return text
+
+
+DIGEST_MAX_LINES = 400  # Slack cuts long messages; the log keeps every alert in full
+
+
+def digest_alert(alerts: Sequence[Alert]) -> Alert:
+    """One alert carrying several, oldest first, at the most severe one's severity."""
+    order = list(Severity)
+    worst = max((a.severity for a in alerts), key=order.index)
+    days = sorted({a.day for a in alerts})
+    span = str(days[0]) if len(days) == 1 else f"{days[0]} .. {days[-1]}"
+    lines: list[str] = []
+    for alert in alerts:
+        lines += [f"[{alert.day}] {alert.title}", *(f"    {x}" for x in alert.body.splitlines())]
+    if len(lines) > DIGEST_MAX_LINES:
+        cut = len(lines) - DIGEST_MAX_LINES
+        lines = lines[:DIGEST_MAX_LINES] + [f"... {cut} more lines: see the log"]
+    return Alert(AlertKind.DIGEST, worst, f"{len(alerts)} alerts, {span}", "\n".join(lines),
+                 f"digest:{span}", days[-1])
 
 
 # ---------------------------------------------------------------- building (pure)
