@@ -26,6 +26,7 @@ from momentum.core.errors import StateError
 from momentum.core.files import write_atomic
 from momentum.core.safeload import safe_json
 from momentum.run.engine import EngineState
+from momentum.run.integrity import check_ledger
 from momentum.run.lock import DirLock
 from momentum.run.state_codec import decode_state, encode_state
 
@@ -142,7 +143,32 @@ class StateStore:
         saved = self.read(target)
         if _document_checksum(target) != expected:
             raise self._corrupt(target, "does not match the checksum recorded in latest.json")
+        self._check_not_behind(saved)
         return saved
+
+    def _check_not_behind(self, saved: SavedState) -> None:
+        """Refuse a pointer that went backwards (an old latest.json put back, a stray run).
+
+        One newer snapshot is the normal crash window (snapshot written, pointer not yet): the
+        run redoes that day. More than one means days would be redone and their alerts re-sent.
+        """
+        last = saved.engine.last_step
+        newer = [p for p in self.snapshots()
+                 if last is None or _SNAPSHOT_RE.match(p.name)[1] > last.isoformat()]
+        valid = [p for p in newer if self._verifies(p)]
+        if len(valid) > 1:
+            raise StateError(
+                f"{self.dir / POINTER} points at {saved.path.name} but {len(valid)} newer "
+                f"snapshots exist up to {valid[-1].name}: the pointer moved backwards; resume "
+                f"from the last consistent one with `python main.py paper --run --from-snapshot "
+                f"{valid[-1]}`, or delete the newer files to go back on purpose")
+
+    def _verifies(self, path: Path) -> bool:
+        try:
+            self._verify(path)
+        except StateError:
+            return False
+        return True
 
     def read(self, path: Path) -> SavedState:
         """Read and verify one snapshot file."""
@@ -167,6 +193,10 @@ class StateStore:
             engine = decode_state(state_obj)
         except StateError as e:
             raise self._corrupt(path, f"has invalid contents: {e}") from None
+        try:
+            check_ledger(engine)
+        except StateError as e:
+            raise self._corrupt(path, f"is inconsistent (edited by hand?): {e}") from None
         return SavedState(PaperMeta.decode(meta_obj, str(path)), engine, path)
 
     def _corrupt(self, path: Path, problem: str) -> StateError:
@@ -196,8 +226,8 @@ class StateStore:
             document = safe_json(path.read_text(encoding="utf-8"))
             if checksum(document.get("meta"), document.get("state")) != document.get("checksum"):
                 raise StateError("bad checksum")
-            decode_state(document["state"])
-        except (OSError, ValueError, AttributeError, KeyError) as e:
+            check_ledger(decode_state(document["state"]))
+        except (OSError, ValueError, AttributeError, KeyError, TypeError) as e:
             raise StateError(str(e)) from None
 
     # ------------------------------------------------------------ locking
