@@ -27,8 +27,7 @@ from momentum.core.config import DEFAULT_CONFIG_PATH, StrategyConfig, load_confi
 from momentum.core.domain import AssetType, DayResult, EntryOrder, Fill, Trade
 from momentum.core.errors import ConfigError, ExitCode, MomentumError, StateError
 from momentum.core.money import to_money
-from momentum.core.paths import (check_input_dir, check_input_file, check_output_dir,
-                                 check_output_file)
+from momentum.core.paths import check_command_paths
 from momentum.data.base import MarketDataSource
 from momentum.data.market import Market, last_step_day
 from momentum.data.sources import build_source, choose_source
@@ -491,29 +490,9 @@ def make_strategy(args: argparse.Namespace, mode: str) -> MomentumStrategy:
     """Load the config, then log to its files with its secrets masked."""
     strategy = MomentumStrategy(args.config, args.data_dir, mode=mode,
                                 state_dir=getattr(args, "state_dir", None))
-    check_paths(args, strategy)
+    check_command_paths(args, strategy.log_dir, strategy.report_dir)  # before any work (exit 2)
     strategy.setup_logging(args.verbose, quiet=_quiet(args), alerts_on_errors=(mode == "paper"))
     return strategy
-
-
-def check_paths(args: argparse.Namespace, strategy: MomentumStrategy) -> None:
-    """Check every user-given path before work starts: one line and exit 2 on a mistake."""
-    writes_state = args.command == "paper" and (args.init or args.run)
-    state_dir = getattr(args, "state_dir", None)
-    if state_dir is not None and not writes_state and not Path(state_dir).exists():
-        state_dir = None  # reading a portfolio that is not there: the store says how to make one
-    checks = [(check_output_dir, "logging.log_file folder", strategy.log_dir),
-              (check_output_dir, "--output", getattr(args, "output", None)),
-              (check_output_dir, "--export", getattr(args, "export", None)),
-              (check_output_file, "--html", getattr(args, "html", None)),
-              (check_input_dir, "--backtest", getattr(args, "backtest", None)),
-              (check_input_dir, "--data-dir", args.data_dir),
-              (check_input_file, "--from-snapshot", getattr(args, "from_snapshot", None)),
-              (check_output_dir if writes_state else check_input_dir, "--state-dir", state_dir),
-              (check_output_dir, "report folder", strategy.report_dir if writes_state else None)]
-    for check, what, path in checks:
-        if path is not None:
-            check(path, what)
 
 
 def cmd_scan(args: argparse.Namespace) -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from momentum.core.errors import ConfigError
 
@@ -67,3 +68,26 @@ def check_input_dir(path: str | Path, what: str) -> Path:
     if not os.access(path, os.R_OK | os.X_OK):
         raise ConfigError(f"{what} {path}: is not readable; fix its permissions")
     return path
+
+
+def check_command_paths(args: Any, log_dir: Path, report_dir: Path) -> None:
+    """Check the paths of one parsed command line (argparse namespace) and its config's folders."""
+    def arg(name: str) -> Any:
+        return getattr(args, name, None)
+
+    writes_state = arg("command") == "paper" and bool(arg("init") or arg("run"))
+    state_dir = arg("state_dir")
+    if state_dir is not None and not writes_state and not Path(state_dir).exists():
+        state_dir = None  # reading a portfolio that is not there: the store says how to make one
+    checks = [(check_output_dir, "logging.log_file folder", log_dir),
+              (check_output_dir, "--output", arg("output")),
+              (check_output_dir, "--export", arg("export")),
+              (check_output_file, "--html", arg("html")),
+              (check_input_dir, "--backtest", arg("backtest")),
+              (check_input_dir, "--data-dir", arg("data_dir")),
+              (check_input_file, "--from-snapshot", arg("from_snapshot")),
+              (check_output_dir if writes_state else check_input_dir, "--state-dir", state_dir),
+              (check_output_dir, "report folder", report_dir if writes_state else None)]
+    for check, what, path in checks:
+        if path is not None:
+            check(path, what)

@@ -222,7 +222,8 @@ def _parse_market_cap(where: str, ticker: str, text: str) -> float | None:
         value = math.nan
     if not math.isfinite(value) or value < 0:
         raise DataError(
-            f"{where}: market_cap {clip(text)} of {ticker} is not a non-negative number of dollars; "
+            f"{where}: market_cap {clip(text)} of {ticker} is not a non-negative number of "
+            "dollars; "
             "write digits like 24594852352, or leave it empty if unknown"
         )
     return value
@@ -376,7 +377,8 @@ def _raise_bad_number(path: Path, columns: list[str], detail: str) -> NoReturn:
         value = text[column].iloc[row]
         shown = "" if pd.isna(value) else value
         raise DataError(
-            f"{path}: line {row + _FIRST_DATA_LINE}: {column} {clip(shown)} is not a finite number; "
+            f"{path}: line {row + _FIRST_DATA_LINE}: {column} {clip(shown)} is not a finite "
+            "number; "
             "write a plain decimal number or delete the row"
         )
     raise DataError(f"{path}: cannot read the numbers ({detail}); check the file is plain CSV")

@@ -12,9 +12,13 @@ import pytest
 import yaml
 
 import main as cli
-from tests.e2e.test_paper import cache_dir, config  # noqa: F401
-from tests.integration.test_alerts import (PASSWORD, TOKEN_PATH, SlackStandIn, free_port,
-                                           quiet_smtp_server_log, smtp_server)  # noqa: F401
+from tests.e2e import test_paper
+from tests.integration import test_alerts
+from tests.integration.test_alerts import PASSWORD, TOKEN_PATH, SlackStandIn
+
+# the shared fixtures
+cache_dir, config = test_paper.cache_dir, test_paper.config
+quiet_smtp_server_log, smtp_server = test_alerts.quiet_smtp_server_log, test_alerts.smtp_server
 
 START, END = "2024-01-02", "2024-03-28"  # 61 NYSE sessions
 
@@ -48,7 +52,7 @@ class HungServer:
             conn.close()
 
 
-def alert_config(config: Path, smtp_port: int) -> Path:  # noqa: F811
+def alert_config(config: Path, smtp_port: int) -> Path:
     raw = yaml.safe_load(config.read_text())
     raw["alerts"].update(email_enabled=True, email_address="trader@example.com",
                          smtp_host="127.0.0.1", smtp_port=smtp_port, smtp_starttls=False,
@@ -57,7 +61,7 @@ def alert_config(config: Path, smtp_port: int) -> Path:  # noqa: F811
     return config
 
 
-def run_catch_up(config: Path, monkeypatch, slack_url: str) -> int:  # noqa: F811
+def run_catch_up(config: Path, monkeypatch, slack_url: str) -> int:
     monkeypatch.setenv("SLACK_WEBHOOK_URL", slack_url)
     monkeypatch.setenv("SMTP_PASSWORD", PASSWORD)
     assert cli.main(["paper", "--init", "--date", START, "--config", str(config)]) == 0
@@ -73,7 +77,7 @@ def everything_written(tmp_path: Path, capsys) -> str:
     return "\n".join(texts)
 
 
-def test_hung_smtp_and_slack_are_tried_once_in_a_60_session_catch_up(config, tmp_path,  # noqa: F811
+def test_hung_smtp_and_slack_are_tried_once_in_a_60_session_catch_up(config, tmp_path,
                                                                        monkeypatch, capsys):
     smtp, hook = HungServer(), HungServer()
     try:
@@ -91,8 +95,8 @@ def test_hung_smtp_and_slack_are_tried_once_in_a_60_session_catch_up(config, tmp
     assert PASSWORD.encode() not in smtp.received
 
 
-def test_a_catch_up_sends_one_digest_per_channel(config, tmp_path, monkeypatch,  # noqa: F811
-                                                 capsys, smtp_server):  # noqa: F811
+def test_a_catch_up_sends_one_digest_per_channel(config, tmp_path, monkeypatch,
+                                                 capsys, smtp_server):
     controller, inbox = smtp_server
     slack = SlackStandIn()
     try:

@@ -8,16 +8,18 @@ import logging
 import os
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-import main as cli
 from momentum.core.errors import StateError
 from momentum.notify.alerts import Alert, AlertKind, Severity
 from momentum.notify.delivery import AlertDispatcher, AlertThrottle
 from momentum.run.state import StateStore
-from tests.e2e.test_paper import SESSIONS, cache_dir, config, latest_state, paper  # noqa: F401
+from tests.e2e import test_paper
+from tests.e2e.test_paper import SESSIONS, latest_state, paper
+
+cache_dir, config = test_paper.cache_dir, test_paper.config  # the shared fixtures
 
 
 def dead_pid() -> int:
@@ -101,9 +103,8 @@ class _Quiet:
 
 
 class _Clock:
-    def now(self):
-        from datetime import datetime, timezone
-        return datetime(2024, 3, 1, 21, tzinfo=timezone.utc)
+    def now(self) -> datetime:
+        return datetime(2024, 3, 1, 21, tzinfo=UTC)
 
 
-SESSIONS_DAY = __import__("datetime").date(2024, 3, 1)
+SESSIONS_DAY = date(2024, 3, 1)

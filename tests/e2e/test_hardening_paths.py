@@ -7,7 +7,10 @@ import os
 import pytest
 
 import main as cli
-from tests.e2e.test_paper import SESSIONS, cache_dir, config, paper  # noqa: F401
+from tests.e2e import test_paper
+from tests.e2e.test_paper import SESSIONS, paper
+
+cache_dir, config = test_paper.cache_dir, test_paper.config  # the shared fixtures
 
 
 def one_error_line(capsys) -> str:

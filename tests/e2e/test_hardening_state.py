@@ -7,7 +7,10 @@ import json
 from decimal import Decimal
 
 from momentum.run.state import checksum
-from tests.e2e.test_paper import SESSIONS, cache_dir, config, latest_state, paper  # noqa: F401
+from tests.e2e import test_paper
+from tests.e2e.test_paper import SESSIONS, latest_state, paper
+
+cache_dir, config = test_paper.cache_dir, test_paper.config  # the shared fixtures
 
 
 def error_line(capsys) -> str:

@@ -84,7 +84,8 @@ def test_password_with_trailing_newline_is_refused_without_printing_it():
 def test_secret_variants_cover_every_form_a_message_gives():
     secret = "https://hooks.example/T0/B1/Xy Z+é"
     variants = secret_variants([secret])
-    for form in (secret, repr(secret)[1:-1], "https%3A%2F%2Fhooks.example%2FT0%2FB1%2FXy%20Z%2B%C3%A9",
+    encoded = "https%3A%2F%2Fhooks.example%2FT0%2FB1%2FXy%20Z%2B%C3%A9"
+    for form in (secret, repr(secret)[1:-1], encoded,
                  quote_plus(secret), secret.lower(), secret.upper(), "/T0/B1/Xy Z+é",
                  ascii(secret)[1:-1]):
         assert mask_secrets(f"error: {form}!", variants) == "error: ***!", form
