@@ -20,8 +20,8 @@ from pydantic import (BaseModel, ConfigDict, Field, SecretStr, ValidationError, 
 
 from momentum.core.domain import AssetType, validate_ticker
 from momentum.core.errors import ConfigError
-from momentum.core.safeload import (MAX_CONFIG_BYTES, clip, read_capped, safe_yaml,
-                                    substitute_values)
+from momentum.core.safeload import (MAX_CONFIG_BYTES, LoaderLimit, clip, read_capped,
+                                    safe_yaml, substitute_values)
 
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parents[2] / "config" / "strategy_config.yaml"
 PUBLIC_TIINGO_URL = "https://api.tiingo.com"
@@ -330,8 +330,9 @@ def _parse_yaml(path: Path, text: str) -> dict[str, Any]:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = str(getattr(e, "problem", None) or "invalid YAML")[:160]
-        raise ConfigError(f"{path}: {where}{problem}; fix the YAML syntax there "
-                          f"(indentation, a missing ':' or an unclosed quote)") from None
+        fix = ("write the values out instead" if isinstance(e, LoaderLimit) else
+               "fix the YAML syntax there (indentation, a missing ':' or an unclosed quote)")
+        raise ConfigError(f"{path}: {where}{problem}; {fix}") from None
     if raw is None:
         return {}
     if not isinstance(raw, dict):

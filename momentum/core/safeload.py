@@ -49,6 +49,10 @@ def read_capped(path: Path, max_bytes: int) -> bytes:
     return data
 
 
+class LoaderLimit(ComposerError):
+    """A YAML document refused for its shape (an alias to a collection, too deep), not syntax."""
+
+
 class _CappedLoader(yaml.SafeLoader):
     """SafeLoader without expansion bombs: scalar aliases only, nesting capped."""
 
@@ -58,13 +62,13 @@ class _CappedLoader(yaml.SafeLoader):
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
             if isinstance(self.anchors.get(event.anchor), (MappingNode, SequenceNode)):
-                raise ComposerError(None, None, f"alias *{clip(event.anchor, 20)[1:-1]} refers "
+                raise LoaderLimit(None, None, f"alias *{clip(event.anchor, 20)[1:-1]} refers "
                                     f"to a list or mapping; aliases may only repeat plain values",
                                     event.start_mark)
         self._depth += 1
         try:
             if self._depth > MAX_DEPTH:
-                raise ComposerError(None, None, f"nested more than {MAX_DEPTH} levels deep",
+                raise LoaderLimit(None, None, f"nested more than {MAX_DEPTH} levels deep",
                                     self.peek_event().start_mark)
             return super().compose_node(parent, index)
         finally:
