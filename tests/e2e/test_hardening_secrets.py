@@ -60,3 +60,15 @@ def test_user_info_in_the_base_url_is_never_printed(server, tmp_path):
     assert f"Tiingo API at http://***@{host}" in done.stderr
     everything = done.stdout + done.stderr + logs(tmp_path)
     assert "pw-s3cret-77" not in everything and KEY not in everything
+
+
+def test_deeply_nested_json_from_the_server_is_a_malformed_answer(server):
+    from datetime import date
+
+    from tests.integration.test_tiingo import FakeTime, MalformedResponse, make_client
+    from tests.tiingo_server import Fault
+
+    server.inject(Fault(body="[" * 200_000 + "]" * 200_000), path="/prices")
+    with pytest.raises(MalformedResponse) as info:
+        make_client(server, FakeTime()).daily_prices("AAPL", date(2020, 7, 1), date(2020, 7, 2))
+    assert len(str(info.value)) < 300
