@@ -79,8 +79,10 @@ class MomentumStrategy:
         self.market: Market | None = None
         self.state = EngineState.start(to_money(self.config.risk.initial_capital))
         self.state_dir = Path(state_dir or self.config.logging.snapshot_dir)
-        # A portfolio of its own (--state-dir) keeps its reports beside it: two never share one.
-        self.report_dir = (self.state_dir / "reports" if state_dir
+        # A portfolio of its own (--state-dir other than logging.snapshot_dir) keeps its reports
+        # beside it, so two portfolios never write one report file.
+        default_state = Path(self.config.logging.snapshot_dir).resolve()
+        self.report_dir = (self.state_dir / "reports" if self.state_dir.resolve() != default_state
                            else Path(self.config.logging.report_dir))
         self.log_dir = Path(self.config.logging.log_file).parent
         self.store = StateStore(self.state_dir, keep_all=self.config.logging.save_daily_snapshots)
