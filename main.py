@@ -27,11 +27,12 @@ from momentum.core.config import DEFAULT_CONFIG_PATH, StrategyConfig, load_confi
 from momentum.core.domain import AssetType, DayResult, EntryOrder, Fill, Trade
 from momentum.core.errors import ConfigError, ExitCode, MomentumError, StateError
 from momentum.core.money import to_money
+from momentum.core.paths import check_command_paths
 from momentum.data.base import MarketDataSource
 from momentum.data.market import Market, last_step_day
 from momentum.data.sources import build_source, choose_source
 from momentum.notify.alerts import Alert, build_alerts
-from momentum.notify.delivery import dispatcher_from_config
+from momentum.notify.delivery import AlertDispatcher, dispatcher_from_config
 from momentum.reports.analysis_view import run_analysis_command
 from momentum.reports.backtest import write_backtest_outputs, write_trade_files
 from momentum.reports.console import (make_console, scan_counts, scan_table, step_progress,
@@ -78,6 +79,12 @@ class MomentumStrategy:
         self.market: Market | None = None
         self.state = EngineState.start(to_money(self.config.risk.initial_capital))
         self.state_dir = Path(state_dir or self.config.logging.snapshot_dir)
+        # A portfolio of its own (--state-dir other than logging.snapshot_dir) keeps its reports
+        # beside it, so two portfolios never write one report file.
+        default_state = Path(self.config.logging.snapshot_dir).resolve()
+        self.report_dir = (self.state_dir / "reports" if self.state_dir.resolve() != default_state
+                           else Path(self.config.logging.report_dir))
+        self.log_dir = Path(self.config.logging.log_file).parent
         self.store = StateStore(self.state_dir, keep_all=self.config.logging.save_daily_snapshots)
         self.paper = PaperTrader(self.config, self.store, self.rules)
         self.meta: PaperMeta | None = None
@@ -89,7 +96,7 @@ class MomentumStrategy:
         """Log to files under the configured folder, secrets masked, ERRORs alerted (7.2.7)."""
         level = "DEBUG" if verbose else self.config.logging.level.value
         sink = (lambda alert: self.send_alerts([alert])) if alerts_on_errors else None
-        return setup_logging(level, quiet=quiet, log_dir=Path(self.config.logging.log_file).parent,
+        return setup_logging(level, quiet=quiet, log_dir=self.log_dir,
                              keep_days=self.config.logging.keep_days,
                              secrets=self.config.secrets(), alert_sink=sink)
 
@@ -205,7 +212,7 @@ class MomentumStrategy:
         kwargs = dict(data_dates=result.data_dates if result else None, held_scores=scores,
                       data_problems=result.skipped if result else ())
         text = render_daily_report(day, self.state, self.config, self.clock.now(), **kwargs)
-        write_daily_report(text, Path(self.config.logging.report_dir), day)
+        write_daily_report(text, self.report_dir, day)
         if sys.stdout.isatty() and self.mode == "paper":
             print(render_daily_report(day, self.state, self.config, self.clock.now(),
                                       color=True, **kwargs))
@@ -213,9 +220,14 @@ class MomentumStrategy:
 
     def send_alerts(self, alerts: list[Alert]) -> Any:
         """Deliver alerts to every configured channel (throttled; failures are only logged)."""
+        return self.dispatcher().send(alerts)
+
+    def dispatcher(self) -> AlertDispatcher:
+        """The command's one alert dispatcher (a failed channel stays skipped in it)."""
         if self._dispatcher is None:
-            self._dispatcher = dispatcher_from_config(self.config, self.state_dir, self.clock)
-        return self._dispatcher.send(alerts)
+            self._dispatcher = dispatcher_from_config(self.config, self.state_dir, self.clock,
+                                                      guard=self.store.lock)
+        return self._dispatcher
 
     def save_state(self, filepath: str | Path | None = None) -> Path:
         """Persist the state atomically (to `filepath`, or as the directory's next snapshot)."""
@@ -244,7 +256,8 @@ class MomentumStrategy:
         choice = choose_source(self.config, self.data_dir)
         first = start or self.clock.now().astimezone(NEW_YORK).date()
         amount = capital if capital is not None else to_money(self.config.risk.initial_capital)
-        saved = self.paper.init(amount, first, choice.name, self.clock.now(), force=force)
+        with self.store.lock():  # --force deletes the snapshots: never under a running --run
+            saved = self.paper.init(amount, first, choice.name, self.clock.now(), force=force)
         self.state, self.meta = saved.engine, saved.meta
         return saved.meta
 
@@ -262,7 +275,8 @@ class MomentumStrategy:
                 self.generate_daily_report(result.day, result)
                 self.send_alerts(build_alerts(result, state, self.config))
 
-            outcome = self.paper.run(market, day, self.clock.now(), on_day, from_snapshot)
+            with self.dispatcher().digest():  # a catch-up: one email and one Slack post
+                outcome = self.paper.run(market, day, self.clock.now(), on_day, from_snapshot)
         if outcome.state is not None:
             self.state = outcome.state
         return outcome
@@ -469,7 +483,7 @@ def cmd_paper(args: argparse.Namespace) -> int:
         last = outcome.days[-1]
         console.print(f"Ran {len(outcome.days)} session(s) {outcome.days[0].day} .. {last.day}: "
                       f"equity ${last.equity:,.2f}, cash ${last.cash:,.2f}; reports in "
-                      f"{strategy.config.logging.report_dir}")
+                      f"{strategy.report_dir}")
     strategy.report_requests()
     return ExitCode.OK
 
@@ -478,6 +492,7 @@ def make_strategy(args: argparse.Namespace, mode: str) -> MomentumStrategy:
     """Load the config, then log to its files with its secrets masked."""
     strategy = MomentumStrategy(args.config, args.data_dir, mode=mode,
                                 state_dir=getattr(args, "state_dir", None))
+    check_command_paths(args, strategy.log_dir, strategy.report_dir)  # before any work (exit 2)
     strategy.setup_logging(args.verbose, quiet=_quiet(args), alerts_on_errors=(mode == "paper"))
     return strategy
 
@@ -503,8 +518,9 @@ def cmd_scan(args: argparse.Namespace) -> int:
 def cmd_backtest(args: argparse.Namespace) -> int:
     if args.end < args.start:
         raise ConfigError(f"--end {args.end} is before --start {args.start}; swap them")
-    strategy = make_strategy(args, "backtest")
-    out_dir = Path(args.output or f"output/backtest_{args.start}_{args.end}")
+    args.output = args.output or f"output/backtest_{args.start}_{args.end}"
+    strategy = make_strategy(args, "backtest")  # checks --output before the backtest runs
+    out_dir = Path(args.output)
     market = strategy.load_market(end=args.end)
     total = len(step_days(args.start, min(args.end, market.last_date or args.end),
                           market.has_type(AssetType.STOCK)))

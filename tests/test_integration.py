@@ -279,7 +279,8 @@ def test_paper_trading_cycle(tmp_path):
     pnl = [b.equity - a.equity for a, b in zip(curve, curve[1:], strict=False)]
     assert pnl == [D("116.4612"), D("-64.50"), D("348.30"), D("-64.50")]
     assert pnl[0] == QTY * (D("49.10") - ENTRY)
-    report = (tmp_path / "reports" / f"daily_report_{D5}.txt").read_text()
+    # a --state-dir portfolio keeps its reports beside its state (issue 17 finding 11)
+    report = (state_dir / "reports" / f"daily_report_{D5}.txt").read_text()
     assert "100,335.76" in report and "87,448.66" in report
     out = tmp_path / "export"
     assert paper(config, data, state_dir, "--export", str(out)) == 0
@@ -543,7 +544,7 @@ def test_error_handling(tmp_path, tiingo_fixtures, monkeypatch):
     assert {t: len(strategy.market.history(t).dates) for t in strategy.market.tickers} == \
         {LEAD: 140, **{t: 140 for t in FILLERS}}
     assert [(o.ticker, o.quantity) for o in day.entries] == [(LEAD, QTY)]   # the day still trades
-    report = (tmp_path / "reports" / f"daily_report_{D1}.txt").read_text()
+    report = (tmp_path / "csv_state" / "reports" / f"daily_report_{D1}.txt").read_text()
     assert "BADX" in report and "line 7" in report
 
 

@@ -12,6 +12,7 @@ from datetime import date, time
 from enum import Enum
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -20,9 +21,22 @@ from pydantic import (BaseModel, ConfigDict, Field, SecretStr, ValidationError, 
 
 from momentum.core.domain import AssetType, validate_ticker
 from momentum.core.errors import ConfigError
+from momentum.core.safeload import (MAX_CONFIG_BYTES, LoaderLimit, clip, read_capped,
+                                    safe_yaml, substitute_values)
 
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parents[2] / "config" / "strategy_config.yaml"
 PUBLIC_TIINGO_URL = "https://api.tiingo.com"
+_TIINGO_KEY_RE = re.compile(r"[0-9A-Fa-f]{40}")
+_SECRET_CHARS_RE = re.compile(r"[!-~]+")  # printable ASCII without spaces
+
+
+def check_secret_shape(value: Any) -> Any:
+    """Refuse a secret with whitespace or non-ASCII characters, never quoting it (7.2.7)."""
+    if isinstance(value, str) and not _SECRET_CHARS_RE.fullmatch(value):
+        where = ("whitespace (e.g. a trailing newline)" if any(c.isspace() for c in value)
+                 else "a character that is not printable ASCII")
+        raise ValueError(f"contains {where}; set it again without it (the value is not shown)")
+    return value
 
 
 class _Section(BaseModel):
@@ -40,7 +54,14 @@ class ApiConfig(_Section):
     @field_validator("tiingo_api_key", mode="before")
     @classmethod
     def _blank_key_is_none(cls, v: Any) -> Any:
-        return None if v in ("", None) else v
+        if v in ("", None):
+            return None
+        check_secret_shape(v)
+        if isinstance(v, str) and not _TIINGO_KEY_RE.fullmatch(v):
+            raise ValueError(f"is not a Tiingo API token: a token is 40 hex digits, this value has "
+                             f"{len(v)} characters (not shown); copy it again from your Tiingo "
+                             f"account page")
+        return v
 
     @field_validator("tiingo_base_url")
     @classmethod
@@ -48,6 +69,14 @@ class ApiConfig(_Section):
         if not re.match(r"^https?://[^\s/]+", v):
             raise ValueError("must start with http:// or https:// followed by a host")
         return v.rstrip("/")
+
+
+def display_url(url: str) -> str:
+    """`url` without its user:password part, for messages (7.2.7)."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]))
 
 
 class ScannerConfig(_Section):
@@ -150,7 +179,7 @@ class AlertsConfig(_Section):
     @field_validator("slack_webhook", "smtp_password", mode="before")
     @classmethod
     def _blank_secret_is_none(cls, v: Any) -> Any:
-        return None if v in ("", None) else v
+        return None if v in ("", None) else check_secret_shape(v)
 
     @field_validator("smtp_user", "email_address", "email_from", mode="before")
     @classmethod
@@ -285,7 +314,9 @@ class StrategyConfig(_Section):
     def secrets(self) -> list[str]:
         """Secret values to mask in logs and files."""
         found = [self.api.tiingo_api_key, self.alerts.slack_webhook, self.alerts.smtp_password]
-        return [s.get_secret_value() for s in found if s is not None and s.get_secret_value()]
+        values = [s.get_secret_value() for s in found if s is not None and s.get_secret_value()]
+        userinfo = urlsplit(self.api.tiingo_base_url).netloc.rpartition("@")[0]
+        return values + ([userinfo, userinfo.partition(":")[2]] if userinfo else [])
 
     def redacted(self) -> dict[str, Any]:
         """A plain dict of the config with secrets masked, safe to log or write."""
@@ -294,7 +325,6 @@ class StrategyConfig(_Section):
 
 # ---------------------------------------------------------------- loading
 
-_VAR_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _FIX_HINTS = {
     "greater_than": "use a larger value",
     "greater_than_equal": "use a larger value",
@@ -314,34 +344,26 @@ _FIX_HINTS = {
 }
 
 
-def substitute_env(text: str, environ: dict[str, str] | None = None) -> str:
-    """Replace ${VAR} and ${VAR:-default}; an unset ${VAR} becomes empty (null in YAML)."""
-    env = os.environ if environ is None else environ
-
-    def repl(m: re.Match[str]) -> str:
-        name, default = m.group(1), m.group(2)
-        value = env.get(name)
-        if value is None or value == "":
-            return default if default is not None else ""
-        return value
-
-    return _VAR_RE.sub(repl, text)
-
-
 def load_config(path: str | Path | None = None,
                 environ: dict[str, str] | None = None) -> StrategyConfig:
     """Read, substitute and validate the YAML file; raise ConfigError with one line per mistake."""
     path = Path(path) if path is not None else DEFAULT_CONFIG_PATH
     env = dict(os.environ if environ is None else environ)
     try:
-        raw_text = path.read_text(encoding="utf-8")
+        raw_text = read_capped(path, MAX_CONFIG_BYTES).decode("utf-8")
+    except ValueError as e:  # too large (e.g. --config /dev/zero): refused before parsing
+        if isinstance(e, UnicodeDecodeError):
+            raise ConfigError(f"{path}: is not UTF-8 text; save it as UTF-8") from None
+        raise ConfigError(f"{path}: {e}; a strategy config is a few KB: check the path") from None
     except FileNotFoundError:
         raise ConfigError(f"{path}: file not found; pass --config with the path of your "
                           f"strategy_config.yaml") from None
-    except (OSError, UnicodeDecodeError) as e:
+    except OSError as e:
         raise ConfigError(f"{path}: cannot read the file ({e.__class__.__name__}); "
                           f"check its permissions and that it is UTF-8 text") from None
-    raw = _parse_yaml(path, substitute_env(raw_text, env))
+    # ${VAR} is replaced in the parsed values, never in the text: an environment value is data,
+    # not YAML ('*x', '!x', '&x' or 'a #b' would otherwise change the document).
+    raw = substitute_values(_parse_yaml(path, raw_text), env)
     raw = _apply_env_overrides(raw, env)
     try:
         return StrategyConfig.model_validate(raw)
@@ -351,13 +373,14 @@ def load_config(path: str | Path | None = None,
 
 def _parse_yaml(path: Path, text: str) -> dict[str, Any]:
     try:
-        raw = yaml.safe_load(text)
+        raw = safe_yaml(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(e, "problem", None) or "invalid YAML"
-        raise ConfigError(f"{path}: {where}{problem}; fix the YAML syntax there "
-                          f"(indentation, a missing ':' or an unclosed quote)") from None
+        problem = str(getattr(e, "problem", None) or "invalid YAML")[:160]
+        fix = ("write the values out instead" if isinstance(e, LoaderLimit) else
+               "fix the YAML syntax there (indentation, a missing ':' or an unclosed quote)")
+        raise ConfigError(f"{path}: {where}{problem}; {fix}") from None
     if raw is None:
         return {}
     if not isinstance(raw, dict):
@@ -409,7 +432,7 @@ def _lookup(raw: Any, loc: tuple[Any, ...]) -> Any:
 def _show(loc: list[str], value: Any) -> str:
     if any(s in loc[-1] for s in ("key", "webhook", "password", "token")):
         return "<hidden>"
-    return repr(value)
+    return clip(value)
 
 
 def _did_you_mean(loc: list[str], raw: dict[str, Any]) -> str:

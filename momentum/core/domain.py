@@ -15,12 +15,12 @@ from momentum.core.errors import TickerError
 
 # Letters, digits, '.', '-' (BRK.B, BRK-B). A leading letter or digit keeps '..' and '-x' out of
 # paths.
-_TICKER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.\-]{0,19}$")
+_TICKER_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9.\-]{0,19}")  # fullmatch: no "$" before a newline
 
 
 def validate_ticker(symbol: str) -> str:
     """Return the upper-cased ticker, or raise TickerError before it can touch a path or URL."""
-    if not isinstance(symbol, str) or not _TICKER_RE.match(symbol) or ".." in symbol:
+    if not isinstance(symbol, str) or not _TICKER_RE.fullmatch(symbol) or ".." in symbol:
         raise TickerError(
             f"invalid ticker {symbol!r}: use 1-20 letters, digits, '.' or '-' "
             f"(e.g. AAPL, BRK-B, BTCUSD)"

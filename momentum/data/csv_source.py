@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import numpy as np
 import pandas as pd
@@ -29,6 +29,7 @@ import pandas as pd
 from momentum.core.calendar import completed_through
 from momentum.core.domain import Asset, AssetType, validate_ticker
 from momentum.core.errors import DataError, TickerError
+from momentum.core.safeload import clip
 from momentum.data.base import BAR_COLUMNS, slice_bars
 
 logger = logging.getLogger(__name__)
@@ -42,6 +43,9 @@ _META_HEADER = ",".join(META_COLUMNS)
 _DTYPES = {"date": "str", **{column: "float64" for column in BAR_COLUMNS}}
 _FIELDS_ERROR = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
 _FIRST_DATA_LINE = 2  # row 0 of a frame is line 2 of its file: the header is line 1
+MAX_PRICE_FILE_BYTES = 50 << 20  # a century of daily bars is ~1 MB
+MAX_META_FILE_BYTES = 20 << 20
+_MAX_HEADER_CHARS = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +120,27 @@ def _check_root(root: Path, meta_path: Path) -> None:
         raise DataError(
             f"{meta_path}: missing; the data directory needs meta.csv with header '{_META_HEADER}'"
         )
+    check_inside_root(root, meta_path)
+    check_file_size(meta_path, MAX_META_FILE_BYTES)
+
+
+def check_inside_root(root: Path, path: Path) -> None:
+    """Refuse a file or folder that leads out of the data directory (a symlink elsewhere)."""
+    real_root, real = root.resolve(), path.resolve()
+    if real != real_root and real_root not in real.parents:
+        raise DataError(f"{path}: leads outside the data directory {root} (to {real}); copy the "
+                        f"file into the directory instead of linking it")
+
+
+def check_file_size(path: Path, max_bytes: int) -> None:
+    """Refuse a data file too large to be market data, before reading it."""
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc.strerror}); check its permissions") from None
+    if size > max_bytes:
+        raise DataError(f"{path}: {size:,} bytes is more than the {max_bytes:,} a data file may "
+                        f"have; check it is the right file")
 
 
 def _read_text(path: Path) -> str:
@@ -129,6 +154,14 @@ def _read_text(path: Path) -> str:
 
 def _read_meta(path: Path) -> dict[str, _MetaRow]:
     reader = csv.reader(io.StringIO(_read_text(path)))
+    try:
+        return _meta_rows(path, reader)
+    except csv.Error as exc:  # e.g. a field over the csv module's 128 KB limit
+        raise DataError(f"{path}: line {reader.line_num}: {clip(str(exc))}; each field must be "
+                        f"a short value") from None
+
+
+def _meta_rows(path: Path, reader: Any) -> dict[str, _MetaRow]:
     header = next(reader, None)
     if header is None:
         raise DataError(f"{path}: line 1: file is empty; expected header '{_META_HEADER}'")
@@ -137,7 +170,7 @@ def _read_meta(path: Path) -> dict[str, _MetaRow]:
     if missing:
         raise DataError(
             f"{path}: line 1: missing column(s) {', '.join(missing)} in header "
-            f"{','.join(header)!r}; the header must be '{_META_HEADER}'"
+            f"{clip(','.join(header))}; the header must be '{_META_HEADER}'"
         )
     positions = [columns.index(name) for name in META_COLUMNS]
     rows: dict[str, _MetaRow] = {}
@@ -161,7 +194,7 @@ def _parse_meta_row(path: Path, line: int, fields: list[str], positions: list[in
     where = f"{path}: line {line}"
     if len(fields) <= max(positions):
         raise DataError(
-            f"{where}: {len(fields)} field(s) {','.join(fields)!r}; expected '{_META_HEADER}'"
+            f"{where}: {len(fields)} field(s) {clip(','.join(fields))}; expected '{_META_HEADER}'"
         )
     raw_ticker, raw_type, raw_sector, raw_cap = (fields[i].strip() for i in positions)
     try:
@@ -173,7 +206,7 @@ def _parse_meta_row(path: Path, line: int, fields: list[str], positions: list[in
     except ValueError:
         allowed = "|".join(kind.value for kind in AssetType)
         raise DataError(
-            f"{where}: asset_type {raw_type!r} of {ticker}; use one of {allowed}") from None
+            f"{where}: asset_type {clip(raw_type)} of {ticker}; use one of {allowed}") from None
     # R1.3: crypto's sector is Crypto; a stock without one is Unknown.
     sector = raw_sector or ("Crypto" if asset_type is AssetType.CRYPTO else "Unknown")
     market_cap = _parse_market_cap(where, ticker, raw_cap)
@@ -189,7 +222,8 @@ def _parse_market_cap(where: str, ticker: str, text: str) -> float | None:
         value = math.nan
     if not math.isfinite(value) or value < 0:
         raise DataError(
-            f"{where}: market_cap {text!r} of {ticker} is not a non-negative number of dollars; "
+            f"{where}: market_cap {clip(text)} of {ticker} is not a non-negative number of "
+            "dollars; "
             "write digits like 24594852352, or leave it empty if unknown"
         )
     return value
@@ -228,10 +262,12 @@ def _list_price_files(root: Path) -> dict[str, tuple[AssetType, Path]]:
         directory = root / dirname
         if not directory.is_dir():
             continue
+        check_inside_root(root, directory)
         for path in sorted(directory.iterdir()):
             # Hidden files (.DS_Store, ._X.csv from macOS) and notes are not price files.
-            if path.name.startswith(".") or path.suffix.lower() != ".csv" or not path.is_file():
+            if path.name.startswith(".") or path.suffix.lower() != ".csv":
                 continue
+            check_price_path(root, path)
             try:
                 ticker = validate_ticker(path.stem)
             except TickerError as exc:
@@ -242,6 +278,14 @@ def _list_price_files(root: Path) -> dict[str, tuple[AssetType, Path]]:
                 )
             found[ticker] = (asset_type, path)
     return found
+
+
+def check_price_path(root: Path, path: Path) -> None:
+    """A price file is a regular file inside the data directory, of a plausible size."""
+    check_inside_root(root, path)
+    if not path.is_file():
+        raise DataError(f"{path}: is not a regular file; a price file is a plain CSV file")
+    check_file_size(path, MAX_PRICE_FILE_BYTES)
 
 
 # --- price files --------------------------------------------------------------------------
@@ -275,7 +319,7 @@ def load_price_file(path: Path) -> pd.DataFrame:
 def _read_price_header(path: Path) -> list[str]:
     try:
         with path.open(encoding="utf-8-sig", newline="") as handle:
-            first = handle.readline()
+            first = handle.readline(_MAX_HEADER_CHARS)
     except OSError as exc:
         raise DataError(f"{path}: cannot read ({exc.strerror}); check its permissions") from None
     except UnicodeDecodeError:
@@ -289,7 +333,7 @@ def _read_price_header(path: Path) -> list[str]:
         problem = f"missing column(s) {', '.join(missing)}" if missing else (
             f"repeated column(s) {', '.join(repeated)}")
         raise DataError(
-            f"{path}: line 1: {problem} in header {first.strip()!r}; "
+            f"{path}: line 1: {problem[:200]} in header {clip(first.strip())}; "
             f"the header must be '{_PRICE_HEADER}'"
         )
     return columns
@@ -306,7 +350,7 @@ def _read_price_csv(path: Path, columns: list[str], dtype: object, na_filter: bo
     except pd.errors.ParserError as exc:  # a row with too many fields; pandas counts lines from 1
         found = _FIELDS_ERROR.search(str(exc))
         detail = (f"line {found[2]}: {found[3]} fields where the header has {found[1]}"
-                  if found else str(exc).strip())
+                  if found else clip(str(exc).strip()))
         raise DataError(f"{path}: {detail}; each row needs exactly the header's fields") from None
     except UnicodeDecodeError:
         raise DataError(f"{path}: is not UTF-8 text; save it as UTF-8 CSV") from None
@@ -333,7 +377,8 @@ def _raise_bad_number(path: Path, columns: list[str], detail: str) -> NoReturn:
         value = text[column].iloc[row]
         shown = "" if pd.isna(value) else value
         raise DataError(
-            f"{path}: line {row + _FIRST_DATA_LINE}: {column} {shown!r} is not a finite number; "
+            f"{path}: line {row + _FIRST_DATA_LINE}: {column} {clip(shown)} is not a finite "
+            "number; "
             "write a plain decimal number or delete the row"
         )
     raise DataError(f"{path}: cannot read the numbers ({detail}); check the file is plain CSV")
@@ -347,7 +392,7 @@ def _parse_dates(path: Path, text: pd.Series) -> pd.DatetimeIndex:
         value = text.iloc[row]
         shown = "" if pd.isna(value) else value
         raise DataError(
-            f"{path}: line {row + _FIRST_DATA_LINE}: date {shown!r} is not an ISO date "
+            f"{path}: line {row + _FIRST_DATA_LINE}: date {clip(shown)} is not an ISO date "
             "YYYY-MM-DD; fix it or delete the row (blank lines are not allowed)"
         )
     return pd.DatetimeIndex(dates, name="date")

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from momentum.core.config import StrategyConfig
+from momentum.core.config import StrategyConfig, display_url
 from momentum.core.errors import ConfigError
 from momentum.data.base import MarketDataSource
 
@@ -33,7 +33,7 @@ def choose_source(cfg: StrategyConfig, data_dir: str | Path | None = None) -> So
         if cfg.api.tiingo_api_key is None:
             raise ConfigError("data.source is tiingo but TIINGO_API_KEY is not set; export "
                               "TIINGO_API_KEY=<your token> or set data.source: synthetic")
-        return SourceChoice("tiingo", f"Tiingo API at {cfg.api.tiingo_base_url}")
+        return SourceChoice("tiingo", f"Tiingo API at {display_url(cfg.api.tiingo_base_url)}")
     why = " (no TIINGO_API_KEY set)" if cfg.data.source == "auto" else ""
     syn = cfg.data.synthetic
     return SourceChoice("synthetic", f"synthetic market{why}: seed {syn.seed}, "

@@ -14,7 +14,7 @@ from datetime import date
 from decimal import Decimal
 from enum import Enum
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
+from urllib.parse import quote, quote_plus, urlsplit
 
 from momentum.core.config import AlertsConfig, StrategyConfig
 from momentum.core.domain import DayResult, Fill, RejectReason, Side, Trade
@@ -34,6 +34,7 @@ class AlertKind(str, Enum):
     RISK_LIMIT = "risk_limit"
     PERFORMANCE = "performance"
     ERROR = "error"
+    DIGEST = "digest"  # several alerts in one message (a catch-up run)
 
 
 class Severity(str, Enum):
@@ -62,28 +63,56 @@ _SECRET_PATTERNS = (
 )
 
 
+MIN_SECRET_CHARS = 6  # shorter "secrets" would mask ordinary words, and hide nothing
+
+
 def secret_variants(secrets: Iterable[str]) -> tuple[str, ...]:
-    """Each secret plus, for a URL, its path: HTTP errors quote the path without the host."""
+    """Every form a secret takes in a message: raw, stripped, repr-escaped, URL-encoded,
+    lower- and upper-cased, and for a URL its path (HTTP errors quote it without the host)."""
     found: set[str] = set()
     for secret in secrets:
-        if not secret:
+        if not secret or len(secret.strip()) < MIN_SECRET_CHARS:
             continue
-        found.add(secret)
-        parts = urlsplit(secret)
+        forms = {secret, secret.strip(), repr(secret)[1:-1], ascii(secret)[1:-1],
+                 quote(secret, safe=""), quote_plus(secret), quote(secret, safe="/:")}
+        parts = urlsplit(secret.strip())
         tail = parts.path + (f"?{parts.query}" if parts.query else "")
-        if parts.scheme and parts.netloc and len(tail.strip("/")) >= 6:
-            found.add(tail)
+        if parts.scheme and parts.netloc and len(tail.strip("/")) >= MIN_SECRET_CHARS:
+            forms.add(tail)
+        forms |= {f.lower() for f in forms} | {f.upper() for f in forms}
+        found |= {f for f in forms if len(f.strip()) >= MIN_SECRET_CHARS}
     return tuple(sorted(found, key=len, reverse=True))  # longest first: no partial leftovers
 
 
 def mask_secrets(text: str, secrets: Sequence[str]) -> str:
-    """Replace every secret, `Authorization: Token x` and Slack webhook path in `text` by ***."""
+    """Replace every secret, `Authorization: Token x` and Slack webhook path in `text` by ***.
+
+    `secrets` is what secret_variants() returned, longest first.
+    """
     for secret in secrets:
-        if secret:
-            text = text.replace(secret, MASK)
+        text = text.replace(secret, MASK)
     for pattern in _SECRET_PATTERNS:
         text = pattern.sub(lambda m: m.group(1) + MASK, text)
     return text
+
+
+DIGEST_MAX_LINES = 400  # Slack cuts long messages; the log keeps every alert in full
+
+
+def digest_alert(alerts: Sequence[Alert]) -> Alert:
+    """One alert carrying several, oldest first, at the most severe one's severity."""
+    order = list(Severity)
+    worst = max((a.severity for a in alerts), key=order.index)
+    days = sorted({a.day for a in alerts})
+    span = str(days[0]) if len(days) == 1 else f"{days[0]} .. {days[-1]}"
+    lines: list[str] = []
+    for alert in alerts:
+        lines += [f"[{alert.day}] {alert.title}", *(f"    {x}" for x in alert.body.splitlines())]
+    if len(lines) > DIGEST_MAX_LINES:
+        cut = len(lines) - DIGEST_MAX_LINES
+        lines = lines[:DIGEST_MAX_LINES] + [f"... {cut} more lines: see the log"]
+    return Alert(AlertKind.DIGEST, worst, f"{len(alerts)} alerts, {span}", "\n".join(lines),
+                 f"digest:{span}", days[-1])
 
 
 # ---------------------------------------------------------------- building (pure)

@@ -12,7 +12,8 @@ import logging
 import smtplib
 import ssl
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
@@ -23,8 +24,11 @@ import requests
 
 from momentum.core.clock import Clock
 from momentum.core.config import AlertsConfig, StrategyConfig
+from momentum.core.errors import MomentumError
+from momentum.core.safeload import safe_json
 from momentum.core.files import write_atomic
-from momentum.notify.alerts import MASK, Alert, AlertKind, Severity, mask_secrets, secret_variants
+from momentum.notify.alerts import (MASK, Alert, AlertKind, Severity, digest_alert, mask_secrets,
+                                    secret_variants)
 
 logger = logging.getLogger("momentum.notify.alerts")
 THROTTLE_FILE = "alert_throttle.json"
@@ -45,6 +49,7 @@ class EmailChannel:
     """SMTP: STARTTLS when configured (never login in clear unless starttls is off), then login."""
 
     name = "email"
+    remote = True  # slow and rate-limited: gets a digest inside AlertDispatcher.digest()
 
     def __init__(self, host: str, port: int, sender: str, recipient: str, *,
                  user: str | None = None, password: str | None = None, starttls: bool = True,
@@ -98,6 +103,7 @@ class SlackChannel:
     """A Slack incoming webhook: POST {"text": mrkdwn}; the URL itself is the secret."""
 
     name = "slack"
+    remote = True
     _ICONS = {Severity.INFO: ":information_source:", Severity.WARNING: ":warning:",
               Severity.ERROR: ":x:", Severity.CRITICAL: ":rotating_light:"}
 
@@ -165,8 +171,10 @@ class ConsoleChannel:
 class AlertThrottle:
     """Last-sent time per alert key, kept in a JSON file so a restart does not re-send."""
 
-    def __init__(self, path: Path | None, window: timedelta = timedelta(minutes=60)) -> None:
+    def __init__(self, path: Path | None, window: timedelta = timedelta(minutes=60),
+                 guard: Callable[[], AbstractContextManager[object]] | None = None) -> None:
         self.path, self.window = path, window
+        self._guard = guard  # the portfolio lock: the file is written only while holding it
         self._sent: dict[str, datetime] = self._load()
 
     def allows(self, key: str, now: datetime) -> bool:
@@ -184,14 +192,15 @@ class AlertThrottle:
         if self.path is None:
             return
         doc = {"version": 1, "sent": {k: t.isoformat() for k, t in sorted(self._sent.items())}}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(self.path, json.dumps(doc, indent=1))
+        with self._guard() if self._guard is not None else contextlib.nullcontext():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(self.path, json.dumps(doc, indent=1))
 
     def _load(self) -> dict[str, datetime]:
         if self.path is None or not self.path.exists():
             return {}
         try:
-            raw = json.loads(self.path.read_text(encoding="utf-8"))["sent"]
+            raw = safe_json(self.path.read_text(encoding="utf-8"))["sent"]
             sent = {str(k): datetime.fromisoformat(v) for k, v in raw.items()}
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
             logger.warning("alert throttle file %s is unreadable (%s); starting empty",
@@ -217,13 +226,21 @@ class DeliveryReport:
 
 
 class AlertDispatcher:
-    """Throttle, then deliver each alert to every channel; failures are logged, never raised."""
+    """Throttle, then deliver each alert to every channel; failures are logged, never raised.
+
+    A channel that fails once is skipped for the rest of the command (one dispatcher per
+    command): a dead SMTP server costs its timeout once, not once per alert or per day. Inside
+    `digest()`, the remote channels (email, Slack) get one message at the end instead of one per
+    alert, so a catch-up of many sessions sends one digest per channel.
+    """
 
     def __init__(self, channels: Sequence[AlertChannel], throttle: AlertThrottle, clock: Clock,
                  secrets: Sequence[str] = ()) -> None:
         self.channels = list(channels)
         self._throttle, self._clock = throttle, clock
         self._secrets = secret_variants(secrets)
+        self._broken: set[str] = set()
+        self._held: list[Alert] | None = None  # alerts waiting for the digest, inside digest()
 
     def send(self, alerts: Iterable[Alert]) -> DeliveryReport:
         """Deliver the alerts not sent within the throttle window; return what happened."""
@@ -231,51 +248,73 @@ class AlertDispatcher:
         sent: list[Alert] = []
         throttled: list[Alert] = []
         failures: list[DeliveryFailure] = []
-        # A channel that failed in this batch is skipped for the rest of it: a dead SMTP
-        # server would otherwise cost its timeout once per alert.
-        broken: set[str] = set()
         for alert in alerts:
             if not self._throttle.allows(alert.key, now):
                 throttled.append(alert)
                 logger.debug("alert %s throttled (sent within %s): %s", alert.key,
                              self._throttle.window, alert.title)
                 continue
-            failed = self._deliver(alert, broken)
+            failed = self._deliver(alert, self._now_channels())
             failures += failed
+            if self._held is not None:
+                self._held.append(alert)
             # Sent once any channel took it (log and console always do): a broken email
             # server must not make every run repeat the same Slack message.
-            if len(failed) < len(self.channels):
+            if self._held is not None or len(failed) < len(self.channels):
                 sent.append(alert)
                 self._throttle.record(alert.key, now)
         if sent:
             self._save(now)
         return DeliveryReport(tuple(sent), tuple(throttled), tuple(failures))
 
-    def _deliver(self, alert: Alert, broken: set[str]) -> list[DeliveryFailure]:
+    @contextmanager
+    def digest(self) -> Iterator[None]:
+        """Hold the remote channels' alerts until the block ends, then send one message each."""
+        if self._held is not None:  # already collecting
+            yield
+            return
+        self._held = []
+        try:
+            yield
+        finally:
+            held, self._held = self._held, None
+            if held:
+                remote = [c for c in self.channels if getattr(c, "remote", False)]
+                self._deliver(held[0] if len(held) == 1 else digest_alert(held), remote)
+
+    def _now_channels(self) -> list[AlertChannel]:
+        if self._held is None:
+            return self.channels
+        return [c for c in self.channels if not getattr(c, "remote", False)]
+
+    def _deliver(self, alert: Alert, channels: Sequence[AlertChannel]) -> list[DeliveryFailure]:
         failures = []
-        for channel in self.channels:
-            if channel.name in broken:
+        for channel in channels:
+            if channel.name in self._broken:
                 failures.append(DeliveryFailure(alert.key, channel.name, "skipped: failed earlier"))
                 continue
             try:
                 channel.send(alert)
             except Exception as e:  # any channel error: log it, the run goes on (STYLE 11)
                 error = mask_secrets(f"{type(e).__name__}: {e}", self._secrets)
-                logger.warning("alert %s not delivered by %s: %s", alert.key, channel.name, error)
+                logger.warning("alert %s not delivered by %s: %s; %s is skipped for the rest "
+                               "of this command", alert.key, channel.name, error, channel.name)
                 failures.append(DeliveryFailure(alert.key, channel.name, error))
-                broken.add(channel.name)
+                self._broken.add(channel.name)
         return failures
 
     def _save(self, now: datetime) -> None:
         try:
             self._throttle.save(now)
-        except OSError as e:
+        except (OSError, MomentumError) as e:  # MomentumError: the portfolio lock is not ours
             logger.warning("cannot save the alert throttle file: %s",
                            mask_secrets(str(e), self._secrets))
 
 
 def dispatcher_from_config(cfg: StrategyConfig, state_dir: Path, clock: Clock,
-                           stream: TextIO | None = None) -> AlertDispatcher:
+                           stream: TextIO | None = None,
+                           guard: Callable[[], AbstractContextManager[object]] | None = None
+                           ) -> AlertDispatcher:
     """Log and console always; email when email_enabled; Slack when a webhook is set."""
     a = cfg.alerts
     channels: list[AlertChannel] = [LogChannel(), ConsoleChannel(stream)]
@@ -284,5 +323,6 @@ def dispatcher_from_config(cfg: StrategyConfig, state_dir: Path, clock: Clock,
     if a.slack_webhook is not None:
         channels.append(SlackChannel(a.slack_webhook.get_secret_value(),
                                      timeout_seconds=a.timeout_seconds))
-    throttle = AlertThrottle(Path(state_dir) / THROTTLE_FILE, timedelta(minutes=a.throttle_minutes))
+    throttle = AlertThrottle(Path(state_dir) / THROTTLE_FILE, timedelta(minutes=a.throttle_minutes),
+                             guard)
     return AlertDispatcher(channels, throttle, clock, secrets=cfg.secrets())

@@ -3,7 +3,7 @@
     <dir>/state_init.json          the portfolio as created by `paper --init`
     <dir>/state_YYYY-MM-DD.json    the state after the step of that date
     <dir>/latest.json              {"file": ..., "date": ..., "checksum": ...}: the one to resume
-    <dir>/.lock                    held (flock) while a run works on the directory
+    <dir>/.lock                    held while a command writes the directory (run/lock.py)
 
 A snapshot is written to a temporary file, fsynced and renamed; the pointer is written the same
 way after it. A crash at any moment leaves the pointer on a complete, valid snapshot, so the next
@@ -11,11 +11,9 @@ run redoes the interrupted day from there.
 """
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import logging
-import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,7 +24,10 @@ from typing import Any
 
 from momentum.core.errors import StateError
 from momentum.core.files import write_atomic
+from momentum.core.safeload import safe_json
 from momentum.run.engine import EngineState
+from momentum.run.integrity import check_ledger
+from momentum.run.lock import DirLock
 from momentum.run.state_codec import decode_state, encode_state
 
 logger = logging.getLogger(__name__)
@@ -79,11 +80,15 @@ class StateStore:
     def __init__(self, directory: str | Path, keep_all: bool = True) -> None:
         self.dir = Path(directory)
         self.keep_all = keep_all
+        self._lock = DirLock(self.dir)
 
     # ------------------------------------------------------------ writing
     def save(self, engine: EngineState, meta: PaperMeta, saved_at: datetime) -> Path:
         """Write the snapshot of the state's last step, then point `latest.json` at it."""
-        self.dir.mkdir(parents=True, exist_ok=True)
+        with self.lock():
+            return self._save(engine, meta, saved_at)
+
+    def _save(self, engine: EngineState, meta: PaperMeta, saved_at: datetime) -> Path:
         meta_obj, state_obj = meta.encode(), encode_state(engine)
         digest = checksum(meta_obj, state_obj)
         document = {"format": FORMAT, "schema_version": SCHEMA_VERSION, "checksum": digest,
@@ -130,22 +135,50 @@ class StateStore:
                                  f"`python main.py paper --init`")
             raise self._corrupt(pointer_path, "is missing")
         try:
-            pointer = json.loads(pointer_path.read_text(encoding="utf-8"))
+            pointer = safe_json(pointer_path.read_text(encoding="utf-8"))
             target = self.dir / _safe_name(pointer["file"])
             expected = pointer["checksum"]
-        except (ValueError, KeyError, TypeError, UnicodeDecodeError) as e:
+        except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError) as e:
             raise self._corrupt(pointer_path, f"is unreadable ({e.__class__.__name__})") from None
         saved = self.read(target)
         if _document_checksum(target) != expected:
             raise self._corrupt(target, "does not match the checksum recorded in latest.json")
+        self._check_not_behind(saved)
         return saved
+
+    def _check_not_behind(self, saved: SavedState) -> None:
+        """Refuse a pointer that went backwards (an old latest.json put back, a stray run).
+
+        One newer snapshot is the normal crash window (snapshot written, pointer not yet): the
+        run redoes that day. More than one means days would be redone and their alerts re-sent.
+        """
+        last = saved.engine.last_step
+        newer = [p for p in self.snapshots()
+                 if last is None or _SNAPSHOT_RE.match(p.name)[1] > last.isoformat()]
+        valid = [p for p in newer if self._verifies(p)]
+        if len(valid) > 1:
+            raise StateError(
+                f"{self.dir / POINTER} points at {saved.path.name} but {len(valid)} newer "
+                f"snapshots exist up to {valid[-1].name}: the pointer moved backwards; resume "
+                f"from the last consistent one with `python main.py paper --run --from-snapshot "
+                f"{valid[-1]}`, or delete the newer files to go back on purpose")
+
+    def _verifies(self, path: Path) -> bool:
+        try:
+            self._verify(path)
+        except StateError:
+            return False
+        return True
 
     def read(self, path: Path) -> SavedState:
         """Read and verify one snapshot file."""
         try:
-            document = json.loads(path.read_text(encoding="utf-8"))
+            document = safe_json(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise StateError(f"{path}: snapshot not found") from None
+        except OSError as e:  # a folder in its place, mode 000, an I/O error
+            raise self._corrupt(path, f"cannot be read ({e.strerror or e.__class__.__name__})"
+                                ) from None
         except (ValueError, UnicodeDecodeError) as e:
             raise self._corrupt(path, f"is not valid JSON (truncated or damaged: {e})") from None
         if not isinstance(document, dict) or document.get("format") != FORMAT:
@@ -160,6 +193,10 @@ class StateStore:
             engine = decode_state(state_obj)
         except StateError as e:
             raise self._corrupt(path, f"has invalid contents: {e}") from None
+        try:
+            check_ledger(engine)
+        except StateError as e:
+            raise self._corrupt(path, f"is inconsistent (edited by hand?): {e}") from None
         return SavedState(PaperMeta.decode(meta_obj, str(path)), engine, path)
 
     def _corrupt(self, path: Path, problem: str) -> StateError:
@@ -186,37 +223,25 @@ class StateStore:
     def _verify(path: Path) -> None:
         """read() without the hint (which would search for good snapshots again)."""
         try:
-            document = json.loads(path.read_text(encoding="utf-8"))
+            document = safe_json(path.read_text(encoding="utf-8"))
             if checksum(document.get("meta"), document.get("state")) != document.get("checksum"):
                 raise StateError("bad checksum")
-            decode_state(document["state"])
-        except (OSError, ValueError, AttributeError, KeyError) as e:
+            check_ledger(decode_state(document["state"]))
+        except (OSError, ValueError, AttributeError, KeyError, TypeError) as e:
             raise StateError(str(e)) from None
 
     # ------------------------------------------------------------ locking
     @contextmanager
     def lock(self) -> Iterator[None]:
-        """Hold an exclusive lock on the directory; a second run fails at once with a message."""
-        self.dir.mkdir(parents=True, exist_ok=True)
-        path = self.dir / ".lock"
-        with open(path, "a+", encoding="utf-8") as handle:
-            try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                handle.seek(0)
-                holder = handle.read().strip() or "unknown"
-                raise StateError(f"another paper run is working on {self.dir}/ (lock held by pid "
-                                 f"{holder}); wait for it to finish") from None
-            handle.seek(0)
-            handle.truncate()
-            handle.write(str(os.getpid()))
-            handle.flush()
-            self._remove_stale_temp_files()
-            try:
-                yield
-            finally:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        """Hold the directory's lock (run/lock.py); a second command fails at once with a message.
 
+        Re-entrant for this store: save() takes it too, so nothing is written without it.
+        """
+        first = not self._lock.held
+        with self._lock.hold():
+            if first:
+                self._remove_stale_temp_files()
+            yield
 
     def _remove_stale_temp_files(self) -> None:
         """Temp files a killed run left behind (we hold the lock: nobody else is writing)."""
@@ -233,6 +258,6 @@ def _safe_name(name: Any) -> str:
 
 def _document_checksum(path: Path) -> str | None:
     try:
-        return json.loads(path.read_text(encoding="utf-8")).get("checksum")
+        return safe_json(path.read_text(encoding="utf-8")).get("checksum")
     except (OSError, ValueError):
         return None

@@ -165,7 +165,7 @@ def test_sigkill_inside_a_day_then_resume_ends_in_the_same_state(config, tmp_pat
 
 # ---------------------------------------------------------------- secrets
 def test_no_secret_in_logs_reports_or_snapshots_after_a_run(config, tmp_path):
-    secrets = {"TIINGO_API_KEY": "tk_9f8e7d6c5b4a39281706f5e4d3c2b1a0",
+    secrets = {"TIINGO_API_KEY": "9f8e7d6c5b4a39281706f5e4d3c2b1a09f8e7d6c",
                "SLACK_WEBHOOK_URL": "http://127.0.0.1:9/services/T0001/B0002/XyZsecretWebhookToken",
                "SMTP_PASSWORD": "smtp-pass-Secret-42", "SMTP_USER": "bot@example.com"}
     args = ["paper", "--config", str(config)]

@@ -154,7 +154,7 @@ def test_no_portfolio_says_how_to_create_one(store):
 def test_lock_refuses_a_second_run(store):
     with store.lock():
         with pytest.raises(StateError, match="another paper run"):
-            with store.lock():
+            with StateStore(store.dir).lock():
                 pass
     with store.lock():  # released again
         pass

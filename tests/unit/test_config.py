@@ -7,9 +7,11 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from momentum.core.config import DEFAULT_CONFIG_PATH, StrategyConfig, load_config, substitute_env
+from momentum.core.config import DEFAULT_CONFIG_PATH, StrategyConfig, load_config
+from momentum.core.safeload import substitute_values
 from momentum.core.errors import ConfigError
 
+HEX_KEY = "0123456789abcdef0123456789abcdef01234567"  # the shape of a Tiingo token
 USER_YAML_DEFAULTS = {
     ("scanner", "stock_min_market_cap"): 500000000, ("scanner", "stock_min_volume"): 5000000,
     ("scanner", "crypto_top_n"): 50, ("scanner", "momentum_threshold"): 70,
@@ -61,24 +63,25 @@ def test_shipped_config_without_key_resolves_auto_to_synthetic():
 
 
 def test_shipped_config_with_key_resolves_auto_to_tiingo():
-    cfg = load_config(DEFAULT_CONFIG_PATH, environ={"TIINGO_API_KEY": "abc123secret"})
+    cfg = load_config(DEFAULT_CONFIG_PATH, environ={"TIINGO_API_KEY": HEX_KEY})
     assert cfg.resolved_source() == "tiingo"
-    assert cfg.api.tiingo_api_key.get_secret_value() == "abc123secret"
+    assert cfg.api.tiingo_api_key.get_secret_value() == HEX_KEY
 
 
 def test_config_key_never_in_repr_or_dump():
-    cfg = load_config(DEFAULT_CONFIG_PATH, environ={"TIINGO_API_KEY": "abc123secret"})
-    assert "abc123secret" not in repr(cfg)
-    assert "abc123secret" not in str(cfg.redacted())
-    assert cfg.secrets() == ["abc123secret"]
+    cfg = load_config(DEFAULT_CONFIG_PATH, environ={"TIINGO_API_KEY": HEX_KEY})
+    assert HEX_KEY not in repr(cfg)
+    assert HEX_KEY not in str(cfg.redacted())
+    assert cfg.secrets() == [HEX_KEY]
 
 
 def test_env_substitution_with_default_and_unset():
     env = {"SET": "x"}
-    assert substitute_env("a: ${SET}", env) == "a: x"
-    assert substitute_env("a: ${UNSET:-fallback}", env) == "a: fallback"
-    assert substitute_env("a: ${UNSET}", env) == "a: "
-    assert substitute_env("a: ${SET:-fallback}", env) == "a: x"
+    assert substitute_values({"a": "${SET}"}, env) == {"a": "x"}
+    assert substitute_values({"a": "${UNSET:-fallback}"}, env) == {"a": "fallback"}
+    assert substitute_values({"a": "${UNSET}"}, env) == {"a": None}
+    assert substitute_values({"a": "b-${UNSET}"}, env) == {"a": "b-"}
+    assert substitute_values({"a": ["${SET:-fallback}"]}, env) == {"a": ["x"]}
 
 
 def test_env_substitution_applies_in_yaml_values(tmp_path):

@@ -16,7 +16,6 @@ injected ``sleep``/``clock`` and report a countdown through ``on_wait``.
 """
 from __future__ import annotations
 
-import json
 import logging
 import re
 import time
@@ -28,9 +27,10 @@ from urllib.parse import quote
 import requests
 from pydantic import SecretStr
 
-from momentum.core.config import PUBLIC_TIINGO_URL
+from momentum.core.config import PUBLIC_TIINGO_URL, display_url
 from momentum.core.domain import validate_ticker
 from momentum.core.errors import DataError
+from momentum.core.safeload import safe_json
 from momentum.data.tiingo.limits import (DAY_S, HOUR_S, Clock, RateLimiter, Sleep, WaitCallback,
                                          format_duration, log_countdown, parse_retry_after)
 from momentum.data.tiingo.parse import (MalformedResponse, PlanError, PriceRow, RateLimited,
@@ -80,7 +80,7 @@ class TiingoClient:
         self._failures_in_row = 0
 
     def __repr__(self) -> str:
-        return f"TiingoClient(base_url={self._base!r}, api_key='***')"
+        return f"TiingoClient(base_url={display_url(self._base)!r}, api_key='***')"
 
     @property
     def request_count(self) -> int:
@@ -259,7 +259,7 @@ class TiingoClient:
     def _detail(self, response: requests.Response) -> str:
         text = response.text.strip()
         try:
-            body = json.loads(text)
+            body = safe_json(text)
             if isinstance(body, dict) and "detail" in body:
                 text = str(body["detail"])
         except ValueError:
@@ -270,7 +270,7 @@ class TiingoClient:
         if response.status_code >= 400:
             raise self._http_error(response.status_code, self._detail(response), what, ticker)
         try:
-            data = json.loads(response.content)
+            data = safe_json(response.content)  # deep nesting: ValueError, not a crash
         except ValueError:
             text = self._mask(response.text.strip())
             if _SYMBOL_CAP.search(text):
