@@ -25,7 +25,7 @@ from tests.scheduler_helpers import (FLAKY, PYTHON, ROOT, WAITER, FakeClock, sch
                                      write_script)
 
 NY = ZoneInfo("America/New_York")
-KEY = "tiingo-KEY-0123456789abcdef"
+KEY = "5c4e0d1b2a3f4e5d6c7b8a9f0e1d2c3b4a5f6e7d"  # 40 hex digits: a well-formed key
 TOKEN_PATH = "/services/T0SCHED/B0SCHED/sChEdUlErSeCrEt42"
 FRIDAY = "2026-11-27T16:05:00-05:00"   # the early close after Thanksgiving
 NS = {"t": "http://schemas.microsoft.com/windows/2004/02/mit/task"}
