@@ -216,6 +216,17 @@ class DataConfig(_Section):
     synthetic: SyntheticConfig = SyntheticConfig()
 
 
+class DashboardConfig(_Section):
+    """The monitoring dashboard (spec 7.2.5): it reads files only."""
+
+    refresh_seconds: int = Field(default=300, ge=5, le=86400)  # auto-refresh period
+    signal_days: int = Field(default=10, gt=0, le=365)         # recent days on the Signals tab
+    bar_days: int = Field(default=120, gt=0, le=2000)          # bars kept per ticker for charts
+    recent_trade_days: int = Field(default=60, ge=0, le=2000)  # charts kept after an exit
+    near_limit: float = Field(default=0.8, gt=0, le=1)         # highlight a limit used >= this
+    scheduler_status: str = "logs/scheduler_status.json"       # shown when the file exists
+
+
 class StrategyConfig(_Section):
     """The whole configuration; every section has the defaults of the user's YAML."""
 
@@ -227,6 +238,7 @@ class StrategyConfig(_Section):
     alerts: AlertsConfig = AlertsConfig()
     logging: LoggingConfig = LoggingConfig()
     data: DataConfig = DataConfig()
+    dashboard: DashboardConfig = DashboardConfig()
 
     def resolved_source(self) -> str:
         """The data source 'auto' stands for: tiingo when an API key is set, else synthetic."""
