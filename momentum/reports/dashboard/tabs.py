@@ -97,8 +97,7 @@ def scheduler(status: dict[str, Any] | str | None) -> None:
     else:
         rows = [{"field": k, "value": str(v)} for k, v in sorted(status.items())
                 if not _SECRET_KEY.search(k) and not isinstance(v, (dict, list))]
-        st.dataframe(pd.DataFrame(rows, columns=["field", "value"]), hide_index=True,
-                     key="scheduler_status")
+        table(pd.DataFrame(rows, columns=["field", "value"]), "scheduler_status")
 
 
 # ---------------------------------------------------------------- positions
