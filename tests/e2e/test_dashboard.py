@@ -122,11 +122,15 @@ def test_signals_tab_shows_candidates_taken_and_rejected(app, dashboard_run):
     state = dashboard_run.state()
     signals = by_key(app, "table_signals")
     days = sorted(p.name[4:14] for p in (dashboard_run.state_dir / "dashboard").glob("day_*"))
-    assert set(signals["date"]) == set(days[-10:])
+    assert set(signals["date"]) <= set(days[-10:])
+    assert signals["signal"].all()
     recent = [j for j in state["rejections"] if j["day"] in days[-10:]]
     rejected = signals[signals["status"] == "rejected"]
     assert len(rejected) == len([j for j in recent if j["rule"] != "R5.3"])
     assert all(rejected["rule"].str.startswith("R6"))
+    app.checkbox(key="signals_all").check().run()
+    every = by_key(app, "table_signals")
+    assert set(every["date"]) == set(days[-10:]) and len(every) > len(signals)
     app.number_input(key="reject_window").set_value(3650).run()
     counts = by_key(app, "table_rejection_reasons")
     assert counts["count"].sum() == len(state["rejections"])

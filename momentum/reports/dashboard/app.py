@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import streamlit as st
@@ -106,7 +106,7 @@ def load(kind: str, path: Path | None) -> Source:
 
 def render(choice: tuple[str, Path | None], dash: DashboardConfig) -> None:
     """The six tabs of the chosen source, or the message saying why they cannot be shown."""
-    refreshed = datetime.now(timezone.utc).astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
+    refreshed = datetime.now(UTC).astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
     try:
         source = load(*choice)
     except SourceError as e:
@@ -123,8 +123,9 @@ def render(choice: tuple[str, Path | None], dash: DashboardConfig) -> None:
     for warning in source.warnings:
         st.warning(warning)
     status = read_scheduler_status(Path(dash.scheduler_status), file_cache())
-    renderers = (lambda: tabs.overview_tab(source, status, dash), lambda: tabs.positions_tab(source),
-                 lambda: tabs.trades_tab(source), lambda: tabs.signals_tab(source, dash),
+    renderers = (lambda: tabs.overview_tab(source, status, dash),
+                 lambda: tabs.positions_tab(source), lambda: tabs.trades_tab(source),
+                 lambda: tabs.signals_tab(source, dash),
                  lambda: tabs.risk_tab(source, dash), lambda: tabs.performance_tab(source))
     for tab, draw, name in zip(st.tabs(TAB_NAMES), renderers, TAB_NAMES, strict=True):
         with tab:

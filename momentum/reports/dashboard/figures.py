@@ -32,11 +32,13 @@ def drawdown_figure(equity: pd.DataFrame) -> go.Figure:
 def monthly_heatmap(table: pd.DataFrame) -> go.Figure:
     """Monthly returns, year by month, in percent."""
     z = (100 * table).round(2)
+    text = [["" if pd.isna(v) else f"{v:.2f}" for v in row] for row in z.values]
     fig = go.Figure(layout={**_LAYOUT, "title": "Monthly returns (%)",
-                            "height": 120 + 40 * max(len(table), 1)})
+                            "height": 140 + 40 * max(len(table), 1),
+                            "yaxis": {"type": "category", "autorange": "reversed"}})
     fig.add_heatmap(z=z.values, x=_MONTHS, y=[str(y) for y in table.index], zmid=0,
-                    colorscale="RdYlGn", text=z.values, texttemplate="%{text}",
-                    hovertemplate="%{y} %{x}: %{z:.2f}%<extra></extra>")
+                    colorscale="RdYlGn", text=text, texttemplate="%{text}",
+                    hovertemplate="%{y} %{x}: %{z:.2f}%<extra></extra>", hoverongaps=False)
     return fig
 
 
@@ -63,6 +65,9 @@ def price_figure(bars: pd.DataFrame, title: str, history: pd.DataFrame | None = 
         if value is not None:
             fig.add_hline(y=value, line={"color": colors.get(name, "#666"), "dash": "dot"},
                           annotation_text=name.replace("_", " "))
+    if exit_ is not None and entry is not None:  # the trade's own window, not every kept bar
+        first = pd.Timestamp(entry[0]) - pd.Timedelta(days=30)
+        fig.update_xaxes(range=[first, pd.Timestamp(exit_[0]) + pd.Timedelta(days=10)])
     for label, point, symbol, color in (("entry", entry, "triangle-up", "#2ca02c"),
                                         ("exit", exit_, "triangle-down", "#d62728")):
         if point is not None:

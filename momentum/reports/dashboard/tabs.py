@@ -184,8 +184,9 @@ def signals_tab(source: Source, dash: DashboardConfig) -> None:
         count = st.number_input("Days shown", 1, max(1, len(source.days)),
                                 min(dash.signal_days, len(source.days)), key="signal_days")
         frame = views.signals_frame(source.days, int(count))
-        only = st.checkbox("Entry signals only", value=False, key="signals_only")
-        if only:
+        every = st.checkbox("Every candidate (not only the entry signals)", value=False,
+                            key="signals_all")
+        if not every:
             frame = frame[frame["signal"] | frame["status"].isin(["taken", "rejected"])]
         st.caption(f"{int((frame['status'] == 'taken').sum())} taken, "
                    f"{int((frame['status'] == 'rejected').sum())} rejected")
