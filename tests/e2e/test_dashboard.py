@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from collections import Counter
 from decimal import Decimal
 from pathlib import Path
@@ -222,3 +224,56 @@ def test_an_edited_snapshot_fails_its_checksum(dashboard_run, tmp_path):
     (copy / "state_init.json").unlink()
     with pytest.raises(SourceError, match="fails its checksum"):
         load_paper(copy, FileCache())
+
+
+def test_the_paper_run_writes_each_sessions_feed(dashboard_run):
+    state = dashboard_run.state()
+    feed = dashboard_run.state_dir / "dashboard"
+    days = sorted(p.name[4:14] for p in feed.glob("day_*.json"))
+    assert days == [p[0] for p in state["equity_curve"]]
+    last = json.loads((feed / f"day_{state['date']}.json").read_text())
+    assert last["equity"] == state["paper_portfolio"]["value"]
+    assert sorted(m["ticker"] for m in last["marks"]) == sorted(
+        p["ticker"] for p in state["paper_portfolio"]["positions"])
+    logged = [j for d in days for j in json.loads((feed / f"day_{d}.json").read_text())
+              ["rejections"]]
+    assert sorted(json.dumps(j, sort_keys=True) for j in logged) == sorted(
+        json.dumps(j, sort_keys=True) for j in state["rejections"])
+    bars = json.loads((feed / "bars.json").read_text())
+    for p in state["paper_portfolio"]["positions"]:
+        assert bars["bars"][p["ticker"]][-1][0] <= state["date"]
+    assert bars["benchmark"]["closes"][0][0] == state["equity_curve"][0][0]
+
+
+def test_a_feed_that_cannot_be_written_does_not_stop_the_run(tmp_path, caplog):
+    import main as cli
+    from tests.dashboard_state import write_config
+    config = write_config(tmp_path)
+    state_dir = tmp_path / "snapshots"
+    assert cli.main(["paper", "--init", "--date", "2024-03-01", "--config", str(config)]) == 0
+    (state_dir / "dashboard").write_text("a file where the folder should be")
+    assert cli.main(["paper", "--run", "--date", "2024-03-05", "--config", str(config)]) == 0
+    assert "could not write the dashboard feed" in caplog.text
+    assert json.loads((state_dir / "latest.json").read_text())["date"] == "2024-03-05"
+
+
+def test_no_secret_of_the_config_reaches_the_page(monkeypatch, dashboard_run):
+    secrets = {"TIINGO_API_KEY": "tiingo-secret-0123456789",
+               "SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T0/B0/secret987",
+               "SMTP_PASSWORD": "smtp-secret-pw"}
+    for name, value in secrets.items():
+        monkeypatch.setenv(name, value)
+    at = run_app(monkeypatch, dashboard_run.state_dir, config=dashboard_run.config)
+    page = repr([str(e.proto) for e in at.main]) + repr([str(e.proto) for e in at.sidebar])
+    assert "Account value" in page
+    for value in secrets.values():
+        assert value not in page
+
+
+def test_the_dashboard_never_loads_the_engine_broker_or_network_code():
+    code = ("import sys; import momentum.reports.dashboard.app, momentum.reports.dashboard.tabs;"
+            "print(sorted(m for m in sys.modules if m.startswith(('momentum.run', "
+            "'momentum.rules.broker', 'momentum.data.tiingo', 'requests'))))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"
