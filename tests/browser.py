@@ -11,6 +11,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,9 +26,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@dataclass(frozen=True)
+class Server:
+    url: str
+    pid: int
+
+    def cpu_seconds(self) -> float:
+        """user + sys CPU time the server process has used so far (Linux /proc)."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextmanager
-def dashboard_server(*app_args: str, timeout: float = 120) -> Iterator[str]:
-    """Run the dashboard until the block ends; yields its base URL once /_stcore/health is ok."""
+def dashboard_server(*app_args: str, timeout: float = 120) -> Iterator[Server]:
+    """Run the dashboard until the block ends; yields it once /_stcore/health answers ok."""
     port = free_port()
     cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard.py"),
            "--server.port", str(port), "--server.address", "127.0.0.1",
@@ -39,7 +51,7 @@ def dashboard_server(*app_args: str, timeout: float = 120) -> Iterator[str]:
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_healthy(url, proc, timeout)
-        yield url
+        yield Server(url, proc.pid)
     finally:
         proc.terminate()
         try:

@@ -24,14 +24,23 @@ APP = str(ROOT / "dashboard.py")
 
 
 def run_app(monkeypatch, state_dir: Path | None = None, backtest: Path | None = None,
-            config: Path | None = None) -> AppTest:
+            config: Path | None = None, tab: str = "Overview") -> AppTest:
     for name, value in (("MOMENTUM_STATE_DIR", state_dir), ("MOMENTUM_BACKTEST", backtest),
                         ("MOMENTUM_CONFIG", config)):
         if value is None:
             monkeypatch.delenv(name, raising=False)
         else:
             monkeypatch.setenv(name, str(value))
-    at = AppTest.from_file(APP, default_timeout=120).run()
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.session_state["tab"] = tab  # the tab the user clicked (only the open tab is drawn)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def open_tab(at: AppTest, tab: str) -> AppTest:
+    at.session_state["tab"] = tab
+    at.run()
     assert not at.exception, at.exception
     return at
 
@@ -68,9 +77,12 @@ def test_overview_shows_the_states_equity_cash_pnl_and_exposure(app, dashboard_r
     assert metric(app, "Exposure").value == f"{(value - cash) / value * 100:.2f}%"
     assert not app.error
     assert any(state["date"] in c.value for c in app.caption), "data as of is shown"
+    labels = [b.proto.label for b in app.get("download_button")]
+    assert not [x for x in labels if "trades.csv" in x], "only the open tab is drawn"
 
 
 def test_positions_tab_lists_every_position_with_its_levels(app, dashboard_run):
+    open_tab(app, "Positions")
     positions = {p["ticker"]: p for p in dashboard_run.state()["paper_portfolio"]["positions"]}
     assert positions, "the window should end with open positions"
     table = by_key(app, "table_positions")
@@ -88,6 +100,7 @@ def test_positions_tab_lists_every_position_with_its_levels(app, dashboard_run):
 
 
 def test_choosing_a_position_shows_its_history(app, dashboard_run):
+    open_tab(app, "Positions")
     tickers = app.selectbox(key="position_pick").options
     app.selectbox(key="position_pick").select(tickers[-1]).run()
     history = by_key(app, f"table_position_{tickers[-1]}_history")
@@ -98,6 +111,7 @@ def test_choosing_a_position_shows_its_history(app, dashboard_run):
 
 
 def test_trades_tab_counts_and_filters_by_exit_reason(app, dashboard_run):
+    open_tab(app, "Trades")
     closed = dashboard_run.state()["closed_trades"]
     assert len(by_key(app, "table_trades")) == len(closed)
     reasons = Counter(t["exit_reason"] for t in closed)
@@ -112,6 +126,7 @@ def test_trades_tab_counts_and_filters_by_exit_reason(app, dashboard_run):
 
 
 def test_trades_filter_by_ticker(app, dashboard_run):
+    open_tab(app, "Trades")
     closed = dashboard_run.state()["closed_trades"]
     ticker = closed[0]["ticker"]
     app.multiselect(key="trade_tickers").select(ticker).run()
@@ -121,6 +136,7 @@ def test_trades_filter_by_ticker(app, dashboard_run):
 
 
 def test_signals_tab_shows_candidates_taken_and_rejected(app, dashboard_run):
+    open_tab(app, "Signals")
     state = dashboard_run.state()
     signals = by_key(app, "table_signals")
     days = sorted(p.name[4:14] for p in (dashboard_run.state_dir / "dashboard").glob("day_*"))
@@ -139,6 +155,7 @@ def test_signals_tab_shows_candidates_taken_and_rejected(app, dashboard_run):
 
 
 def test_risk_tab_measures_exposure_against_the_caps(app, dashboard_run):
+    open_tab(app, "Risk")
     state = dashboard_run.state()
     book = state["paper_portfolio"]
     limits = by_key(app, "table_risk_limits").set_index("limit")
@@ -153,6 +170,7 @@ def test_risk_tab_measures_exposure_against_the_caps(app, dashboard_run):
 
 
 def test_performance_tab_has_the_metrics(app, dashboard_run):
+    open_tab(app, "Performance")
     curve = dashboard_run.state()["equity_curve"]
     metrics = by_key(app, "table_metrics").set_index("metric")["value"]
     total = Decimal(curve[-1][1]) / Decimal(curve[0][1]) - 1
@@ -191,11 +209,12 @@ def test_a_backtest_folder_shows_its_trades(monkeypatch, tmp_path, dashboard_run
     out = tmp_path / "bt"
     assert cli.main(["backtest", "--start", "2024-01-02", "--end", "2024-03-29", "--config",
                      str(dashboard_run.config), "--output", str(out), "-q"]) == 0
-    at = run_app(monkeypatch, backtest=out, config=dashboard_run.config)
+    at = run_app(monkeypatch, backtest=out, config=dashboard_run.config, tab="Trades")
     trades = (out / "trades.csv").read_text().splitlines()[1:]
     closed = [t for t in trades if t.split(",")[4]]
     assert len(by_key(at, "table_trades")) == len(closed)
     summary = json.loads((out / "summary.json").read_text())
+    open_tab(at, "Overview")
     assert metric(at, "Account value").value == money(summary["final_equity"])
     page = json.dumps([e.value for e in at.markdown] + [c.value for c in at.caption])
     assert "api" not in [t.label for t in at.tabs]

@@ -27,13 +27,13 @@ def page(dashboard_run):
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with dashboard_server("--state-dir", str(dashboard_run.state_dir), "--config",
-                          str(dashboard_run.config)) as url, sync_playwright() as p:
+                          str(dashboard_run.config)) as server, sync_playwright() as p:
         browser = launch_chromium(p)
         context = browser.new_context(viewport={"width": 1400, "height": 2000},
                                       accept_downloads=True)
         page = context.new_page()
         page.set_default_timeout(90_000)
-        page.goto(url)
+        page.goto(server.url)
         wait_idle(page)
         yield page
         browser.close()

@@ -127,7 +127,11 @@ def render(choice: tuple[str, Path | None], dash: DashboardConfig) -> None:
                  lambda: tabs.positions_tab(source), lambda: tabs.trades_tab(source),
                  lambda: tabs.signals_tab(source, dash),
                  lambda: tabs.risk_tab(source, dash), lambda: tabs.performance_tab(source))
-    for tab, draw, name in zip(st.tabs(TAB_NAMES), renderers, TAB_NAMES, strict=True):
+    # Lazy tabs: only the open one is computed and sent, so a long history stays quick.
+    opened = st.tabs(TAB_NAMES, key="tab", on_change="rerun")
+    for tab, draw, name in zip(opened, renderers, TAB_NAMES, strict=True):
+        if not tab.open:
+            continue
         with tab:
             try:
                 draw()
