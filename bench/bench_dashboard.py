@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -31,6 +32,35 @@ START, END = "2022-01-03", "2023-12-29"
 TABS = {"Positions": "daily marks", "Trades": "Statistics", "Signals": "Rejection reasons",
         "Risk": "Download risk_limits.csv", "Performance": "Monthly returns",
         "Overview": "Open positions"}
+
+
+def _cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def browser_cpu(server_pid: int) -> float:
+    """user + sys CPU of the live processes under this one, the server excepted: Chromium."""
+    parent: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1]
+                                              .split()[1])
+            except (OSError, ValueError):
+                continue
+    me, total = os.getpid(), 0.0
+    for pid in parent:
+        chain, p = set(), pid
+        while p in parent and p not in (0, 1, me, server_pid) and p not in chain:
+            chain.add(p)
+            p = parent[p]
+        if p == me and pid != server_pid:
+            try:
+                total += _cpu(pid)
+            except OSError:
+                continue
+    return total
 
 
 def busy_config(root: Path) -> Path:
@@ -74,29 +104,32 @@ def measure(config: Path, state_dir: Path, repeat: int) -> None:
 
     with dashboard_server("--state-dir", str(state_dir), "--config", str(config)) as server, \
             sync_playwright() as p:
-        browser = launch_chromium(p)
         for run in range(repeat):
+            browser = launch_chromium(p)  # a fresh browser: no process of the last run exits
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.set_default_timeout(180_000)
-            cpu0, t0 = server.cpu_seconds(), time.perf_counter()
+            cpu0, b0, t0 = server.cpu_seconds(), browser_cpu(server.pid), time.perf_counter()
             page.goto(server.url)
             wait_idle(page)
             page.get_by_text("Account value").locator("visible=true").first.wait_for()
+            page.locator(".js-plotly-plot .main-svg").first.wait_for()  # the chart is drawn
             first = time.perf_counter() - t0
-            print(f"run {run + 1}: first render {first:6.2f} s wall, server CPU "
-                  f"{server.cpu_seconds() - cpu0:5.2f} s ({'cold' if run == 0 else 'warm'} "
-                  f"file cache)")
+            print(f"run {run + 1}: first render {first:6.2f} s wall, CPU server "
+                  f"{server.cpu_seconds() - cpu0:5.2f} s + browser "
+                  f"{browser_cpu(server.pid) - b0:5.2f} s "
+                  f"({'cold' if run == 0 else 'warm'} file cache)")
             switches = []
             for name, marker in TABS.items():
-                t0 = time.perf_counter()
+                cpu0, b0, t0 = server.cpu_seconds(), browser_cpu(server.pid), time.perf_counter()
                 page.get_by_role("tab", name=name).click()
                 page.get_by_text(marker).locator("visible=true").first.wait_for()
                 switches.append(time.perf_counter() - t0)
-                print(f"    tab {name:<12} {switches[-1] * 1000:7.0f} ms")
+                print(f"    tab {name:<12} {switches[-1] * 1000:7.0f} ms wall, CPU server "
+                      f"{(server.cpu_seconds() - cpu0) * 1000:5.0f} ms + browser "
+                      f"{(browser_cpu(server.pid) - b0) * 1000:5.0f} ms")
             print(f"    tab switch median {statistics.median(switches) * 1000:.0f} ms, "
                   f"max {max(switches) * 1000:.0f} ms")
-            page.close()
-        browser.close()
+            browser.close()
 
 
 def main() -> None:
@@ -108,7 +141,28 @@ def main() -> None:
     root.mkdir(parents=True, exist_ok=True)
     config, state_dir = build(root)
     describe(state_dir)
+    print("baseline: the same page on an empty state folder (Streamlit itself, no data):")
+    baseline(config, root / "empty")
     measure(config, state_dir, args.repeat)
+
+
+def baseline(config: Path, empty: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    empty.mkdir(exist_ok=True)
+    with dashboard_server("--state-dir", str(empty), "--config", str(config)) as server, \
+            sync_playwright() as p:
+        for run in range(2):
+            browser = launch_chromium(p)
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(180_000)
+            cpu0, b0, t0 = server.cpu_seconds(), browser_cpu(server.pid), time.perf_counter()
+            page.goto(server.url)
+            page.get_by_text("No paper portfolio").first.wait_for()
+            print(f"    load {run + 1}: {time.perf_counter() - t0:6.2f} s wall, CPU server "
+                  f"{server.cpu_seconds() - cpu0:5.2f} s + browser "
+                  f"{browser_cpu(server.pid) - b0:5.2f} s")
+            browser.close()
 
 
 if __name__ == "__main__":

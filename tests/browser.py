@@ -87,6 +87,7 @@ def wait_idle(page, timeout_ms: int = 120_000) -> None:
     page.wait_for_function(
         "() => document.querySelector('[data-testid=\"stAppViewContainer\"]') && "
         "!document.querySelector('[data-testid=\"stStatusWidget\"] [data-testid=\"stSpinner\"],"
-        " [data-testid=\"stStatusWidgetRunningIcon\"]')", timeout=timeout_ms)
+        " [data-testid=\"stStatusWidgetRunningIcon\"]')", timeout=timeout_ms,
+        polling=200)  # not every animation frame: that would load the CPU being measured
     page.wait_for_selector('[data-testid="stMetric"], [data-testid="stAlert"]',
                            timeout=timeout_ms)
