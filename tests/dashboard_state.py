@@ -11,7 +11,7 @@ import yaml
 import main as cli
 from momentum.core.config import DEFAULT_CONFIG_PATH
 
-START, END = "2024-01-02", "2024-05-31"
+START, END = "2024-01-02", "2024-06-28"
 
 
 @dataclass(frozen=True)

@@ -114,8 +114,13 @@ def positions_tab(source: Source) -> None:
                    | {c: PCT for c in ("pnl_pct", "to_stop_pct", "to_target_pct",
                                        "to_trailing_pct")}, select=True)
     tickers = list(frame["ticker"])
-    default = picked[0] if picked else 0
-    ticker = st.selectbox("Position", tickers, index=default, key="position_pick")
+    row = picked[0] if picked else None
+    if row is not None and row < len(tickers) and st.session_state.get("_position_row") != row:
+        st.session_state["position_pick"] = tickers[row]  # a newly selected row drives the pick
+    st.session_state["_position_row"] = row
+    if st.session_state.get("position_pick") not in tickers:
+        st.session_state.pop("position_pick", None)  # the position closed since
+    ticker = st.selectbox("Position", tickers, key="position_pick")
     row = frame[frame["ticker"] == ticker].iloc[0]
     history = views.position_history(source, ticker)
     bars = views.bars_frame(source, ticker)
