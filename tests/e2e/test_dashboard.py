@@ -296,3 +296,41 @@ def test_the_dashboard_never_loads_the_engine_broker_or_network_code():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_the_trades_date_range_filters_rows(app, dashboard_run):
+    from datetime import date
+    closed = dashboard_run.state()["closed_trades"]
+    open_tab(app, "Trades")
+    exits = sorted(t["exit_date"] for t in closed)
+    middle = exits[len(exits) // 2]
+    app.date_input(key="trade_dates").set_value((date.fromisoformat(exits[0]),
+                                                 date.fromisoformat(middle))).run()
+    shown = by_key(app, "table_trades")
+    assert len(shown) == sum(t["exit_date"] <= middle for t in closed) < len(closed)
+
+
+def test_the_scheduler_status_is_shown_without_secrets(monkeypatch, tmp_path, dashboard_run):
+    import yaml
+    raw = yaml.safe_load(dashboard_run.config.read_text())
+    status = tmp_path / "scheduler_status.json"
+    raw["dashboard"]["scheduler_status"] = str(status)
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    status.write_text(json.dumps({"last_run": "2024-06-28T16:05:00-04:00", "last_exit_code": 75,
+                                  "next_run": "2024-07-01T16:05:00-04:00",
+                                  "smtp_password": "hunter2", "webhook_url": "https://x/y"}))
+    at = run_app(monkeypatch, dashboard_run.state_dir, config=config)
+    table = by_key(at, "table_scheduler_status").set_index("field")["value"]
+    assert table["last_exit_code"] == "75" and "next_run" in table
+    assert "hunter2" not in repr([str(e.proto) for e in at.main])
+
+
+def test_a_damaged_feed_file_is_skipped_with_a_warning(monkeypatch, tmp_path, dashboard_run):
+    copy = tmp_path / "state"
+    shutil.copytree(dashboard_run.state_dir, copy)
+    day = sorted((copy / "dashboard").glob("day_*.json"))[-1]
+    day.write_text("{ not json")
+    at = run_app(monkeypatch, copy, config=dashboard_run.config, tab="Signals")
+    assert any(day.name in w.value and "skipped" in w.value for w in at.warning)
+    assert not at.error
