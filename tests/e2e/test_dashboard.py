@@ -77,6 +77,8 @@ def test_overview_shows_the_states_equity_cash_pnl_and_exposure(app, dashboard_r
     assert metric(app, "Exposure").value == f"{(value - cash) / value * 100:.2f}%"
     assert not app.error
     assert any(state["date"] in c.value for c in app.caption), "data as of is shown"
+    sidebar = " ".join(c.value for c in app.sidebar.caption)
+    assert f"Data as of **{state['date']}**" in sidebar and "Last refreshed" in sidebar
     labels = [b.proto.label for b in app.get("download_button")]
     assert not [x for x in labels if "trades.csv" in x], "only the open tab is drawn"
 

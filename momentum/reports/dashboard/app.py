@@ -63,11 +63,23 @@ def main(argv: list[str]) -> None:
     choice = sidebar(args, cfg)
     refresh = int(cfg.dashboard.refresh_seconds)
 
-    @st.fragment(run_every=refresh)
-    def body() -> None:
-        render(choice, cfg.dashboard)
+    with st.sidebar:  # a fragment writes only into its own container: one per place
+        st.fragment(freshness, run_every=refresh)(choice)
+    st.fragment(render, run_every=refresh)(choice, cfg.dashboard)
 
-    body()
+
+def freshness(choice: tuple[str, Path | None]) -> None:
+    """The sidebar's 'data as of' (the last session of the source) and 'last refreshed'."""
+    try:
+        as_of = load(*choice).as_of
+    except (SourceError, OSError):
+        as_of = None
+    st.caption(f"Data as of **{as_of.isoformat() if as_of else 'n/a'}**  \n"
+               f"Last refreshed {_now()}")
+
+
+def _now() -> str:
+    return datetime.now(UTC).astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
 def sidebar(args: argparse.Namespace, cfg: StrategyConfig) -> tuple[str, Path | None]:
@@ -106,7 +118,7 @@ def load(kind: str, path: Path | None) -> Source:
 
 def render(choice: tuple[str, Path | None], dash: DashboardConfig) -> None:
     """The six tabs of the chosen source, or the message saying why they cannot be shown."""
-    refreshed = datetime.now(UTC).astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
+    refreshed = _now()
     try:
         source = load(*choice)
     except SourceError as e:

@@ -105,12 +105,12 @@ def load_paper(state_dir: Path, cache: FileCache) -> Source:
             raise SourceError(f"No paper portfolio in {state_dir}/ yet: {START_HINT}.")
         raise SourceError(f"{pointer} is missing; {_resume_hint(state_dir, None, cache)}")
     warnings: list[str] = []
+    target = pointer
     try:
         target = state_dir / _pointer_target(pointer)
         document = cache.get(target, parse_snapshot)
     except (SourceError, OSError) as e:
-        bad = target if "target" in locals() else pointer
-        good = _last_good(state_dir, bad, cache)
+        good = _last_good(state_dir, target, cache)
         if good is None:
             raise SourceError(f"{_problem(e)}; no earlier good snapshot: start again with "
                               f"`python main.py paper --init --force`") from None
@@ -124,7 +124,9 @@ def load_paper(state_dir: Path, cache: FileCache) -> Source:
 
 
 def _problem(e: Exception) -> str:
-    return getattr(e, "strerror", None) and f"{e.filename}: {e.strerror}" or str(e)
+    if isinstance(e, OSError) and e.strerror:
+        return f"{e.filename}: {e.strerror}"
+    return str(e)
 
 
 def _pointer_target(pointer: Path) -> str:
