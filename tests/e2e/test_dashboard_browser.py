@@ -93,3 +93,15 @@ def test_the_trades_csv_download_equals_the_state(page, dashboard_run):
                - Decimal(t["entry_commission"]) - Decimal(t["exit_commission"]))
         assert abs(Decimal(row["pnl"]) - pnl) < Decimal("0.000001")
         assert row["exit_reason"] == t["exit_reason"]
+
+
+def test_selecting_a_trade_draws_its_chart_with_entry_and_exit(page, dashboard_run):
+    closed = sorted(dashboard_run.state()["closed_trades"],
+                    key=lambda t: (t["exit_date"], t["ticker"]), reverse=True)
+    open_tab(page, "Trades")
+    grid = page.locator('[data-testid="stDataFrame"]').locator("visible=true").first
+    box = grid.bounding_box()  # newest exit first: the second row is the second newest trade
+    page.mouse.click(box["x"] + 15, box["y"] + 35 * 2 + 17)
+    t = closed[1]
+    visible(page, f"{t['ticker']} {t['entry_date']} -> {t['exit_date']}").wait_for()
+    page.screenshot(path=str(ARTIFACTS / "trade_chart.png"), full_page=True)

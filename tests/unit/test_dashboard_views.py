@@ -121,3 +121,11 @@ def test_monthly_table_is_year_by_month():
     assert table.loc[2024, 2] == pytest.approx(0.10)
     assert table.loc[2025, 1] == pytest.approx(-0.10)
     assert list(table.columns) == list(range(1, 13))
+
+
+def test_a_loss_at_the_daily_limit_shows_a_halt():
+    risk = {"risk": {"max_daily_loss": 0.03}}
+    down = [Point(date(2024, 1, 9), D("10000"), D("5000")),
+            Point(date(2024, 1, 10), D("9700"), D("5000"))]  # exactly -3%
+    assert "R6.1" in views.halts(source(curve=down, strategy=risk))[0]
+    assert views.halts(source(strategy=risk)) == []  # -2%

@@ -62,7 +62,7 @@ def overview_tab(source: Source, status: dict[str, Any] | str | None,
     cols[1].metric("Sharpe ratio", "n/a" if o["sharpe"] is None else f"{o['sharpe']:.2f}")
     cols[2].metric("Max drawdown", _pct(o["max_drawdown"]))
     cols[3].metric("Win rate", _pct(o["win_rate"]))
-    for line in halts(source):
+    for line in views.halts(source):
         st.error(line)
     equity = views.equity_frame(source)
     if equity.empty:
@@ -76,15 +76,6 @@ def overview_tab(source: Source, status: dict[str, Any] | str | None,
           "overview_positions", {"current_price": MONEY, "value": MONEY, "pnl": MONEY,
                                  "pnl_pct": PCT})
     scheduler(status)
-
-
-def halts(source: Source) -> list[str]:
-    """R6.1: the daily-loss breaker stops new entries for the day."""
-    limits = views.risk_limits(source, 1.0)
-    row = limits[limits["limit"] == "daily loss (R6.1)"]
-    if not row.empty and row["usage"].iloc[0] is not None and row["usage"].iloc[0] >= 1:
-        return ["Trading halted for new entries today: the daily loss limit (R6.1) is reached."]
-    return []
 
 
 def scheduler(status: dict[str, Any] | str | None) -> None:

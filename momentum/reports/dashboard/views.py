@@ -234,6 +234,17 @@ def risk_limits(source: Source, near: float) -> pd.DataFrame:
     return frame
 
 
+def halts(source: Source) -> list[str]:
+    """R6.1: once the day's loss reaches max_daily_loss, no new entry is taken that day."""
+    limits = risk_limits(source, 1.0)
+    row = limits[limits["limit"] == "daily loss (R6.1)"]
+    usage = row["usage"].iloc[0] if not row.empty else None
+    if usage is not None and not pd.isna(usage) and usage >= 1:
+        return [f"New entries halted on {source.as_of}: the day's loss reached the daily loss "
+                f"limit (R6.1)."]
+    return []
+
+
 def sector_exposure(source: Source) -> dict[str, float]:
     """Market value per sector over equity, largest first."""
     equity = source.curve[-1].equity if source.curve else source.initial_capital
