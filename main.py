@@ -38,6 +38,7 @@ from momentum.reports.backtest import write_backtest_outputs, write_trade_files
 from momentum.reports.console import (make_console, scan_counts, scan_table, step_progress,
                                       summary_table)
 from momentum.reports.daily import render_daily_report, write_daily_report
+from momentum.reports.dashboard.feed import write_day_feed
 from momentum.reports.summary import day_summary
 from momentum.rules.metrics import summarize
 from momentum.rules.scanner import ScanResult, held_scores
@@ -274,6 +275,7 @@ class MomentumStrategy:
                 self.state = state
                 self.generate_daily_report(result.day, result)
                 self.send_alerts(build_alerts(result, state, self.config))
+                write_day_feed(self.state_dir, result, state, market, self.config.dashboard)
 
             with self.dispatcher().digest():  # a catch-up: one email and one Slack post
                 outcome = self.paper.run(market, day, self.clock.now(), on_day, from_snapshot)

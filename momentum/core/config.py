@@ -8,12 +8,11 @@ from __future__ import annotations
 import difflib
 import os
 import re
-from datetime import date, time
+from datetime import date
 from enum import Enum
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import (BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator,
@@ -21,6 +20,7 @@ from pydantic import (BaseModel, ConfigDict, Field, SecretStr, ValidationError, 
 
 from momentum.core.domain import AssetType, validate_ticker
 from momentum.core.errors import ConfigError
+from momentum.core.ops_config import DashboardConfig, SchedulerConfig
 from momentum.core.safeload import (MAX_CONFIG_BYTES, LoaderLimit, clip, read_capped,
                                     safe_yaml, substitute_values)
 
@@ -246,52 +246,6 @@ class DataConfig(_Section):
     synthetic: SyntheticConfig = SyntheticConfig()
 
 
-_HHMM_RE = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
-
-
-class SchedulerConfig(_Section):
-    """When and how scheduler.py runs the daily paper step (spec 7.2.4)."""
-
-    run_at: str = "16:05"                      # HH:MM, 24-hour clock, in `timezone`
-    timezone: str = "America/New_York"         # IANA name; the firing follows its DST changes
-    command: tuple[str, ...] = ("main.py", "paper", "--run")  # run with the same interpreter
-    timeout_minutes: float = Field(default=60, gt=0)
-    retry_minutes: float = Field(default=15, gt=0)    # wait between tries after exit 75
-    max_retries: int = Field(default=12, ge=0)        # tries after the first one
-
-    @field_validator("run_at", mode="before")
-    @classmethod
-    def _hh_mm(cls, v: Any) -> Any:
-        if isinstance(v, int) and not isinstance(v, bool):  # YAML 1.1 reads 16:05 as 965
-            raise ValueError('put the time in quotes, e.g. run_at: "16:05"')
-        if not isinstance(v, str) or not _HHMM_RE.match(v):
-            raise ValueError("write the time as HH:MM on a 24-hour clock, e.g. 16:05")
-        return v
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, v: str) -> str:
-        try:
-            ZoneInfo(v)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError("unknown time zone; use an IANA name such as "
-                             "America/New_York") from None
-        return v
-
-    @field_validator("command")
-    @classmethod
-    def _non_empty(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        if not v or not all(isinstance(a, str) and a for a in v):
-            raise ValueError("write the script and its arguments as a list, "
-                             "e.g. [main.py, paper, --run]")
-        return v
-
-    def run_time(self) -> time:
-        """The firing time of day, in `timezone`."""
-        hours, minutes = self.run_at.split(":")
-        return time(int(hours), int(minutes))
-
-
 class StrategyConfig(_Section):
     """The whole configuration; every section has the defaults of the user's YAML."""
 
@@ -304,6 +258,7 @@ class StrategyConfig(_Section):
     logging: LoggingConfig = LoggingConfig()
     data: DataConfig = DataConfig()
     scheduler: SchedulerConfig = SchedulerConfig()
+    dashboard: DashboardConfig = DashboardConfig()
 
     def resolved_source(self) -> str:
         """The data source 'auto' stands for: tiingo when an API key is set, else synthetic."""

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from momentum.core.config import SchedulerConfig
+from momentum.core.ops_config import SchedulerConfig
 from momentum.core.errors import ConfigError
 
 BEGIN = "# BEGIN momentum scheduler (written by scheduler.py --install cron --write)"

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import IO
 
 from momentum.core.clock import Clock
-from momentum.core.config import SchedulerConfig
+from momentum.core.ops_config import SchedulerConfig
 from momentum.core.errors import ExitCode
 from momentum.notify.alerts import mask_secrets, secret_variants
 

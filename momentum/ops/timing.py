@@ -12,7 +12,7 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from momentum.core.calendar import is_nyse_early_close, nyse_closure_name, nyse_sessions
-from momentum.core.config import SchedulerConfig
+from momentum.core.ops_config import SchedulerConfig
 
 _LOOKBACK_DAYS = 10  # longer than any NYSE closure (9/11 closed it 4 sessions)
 

@@ -8,3 +8,10 @@ import pytest
 @pytest.fixture(autouse=True)
 def _run_in_tmp(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def dashboard_run(tmp_path_factory):
+    """A real paper portfolio on the synthetic market (shared by the dashboard tests)."""
+    from tests.dashboard_state import make_paper_run
+    return make_paper_run(tmp_path_factory.mktemp("dashboard"))

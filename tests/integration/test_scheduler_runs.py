@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from aiosmtpd.controller import Controller
 
-from momentum.core.config import SchedulerConfig
+from momentum.core.ops_config import SchedulerConfig
 from momentum.ops.install import BEGIN, cron_block, merge_crontab, task_xml
 from momentum.ops.job import CommandRunner, Outcome, run_job
 from momentum.ops.lock import RunLock, SchedulerBusy

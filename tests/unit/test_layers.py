@@ -148,7 +148,8 @@ def test_no_mode_switches_in_the_package():
 
 
 def test_the_dashboard_reads_files_only():
-    sources = [ROOT / "dashboard.py", *sorted((PACKAGE / "dashboard").rglob("*.py"))]
+    sources = [ROOT / "dashboard.py", *sorted((PACKAGE / "dashboard").rglob("*.py")),
+               *sorted((PACKAGE / "reports" / "dashboard").rglob("*.py"))]
     sources = [p for p in sources if p.exists()]
     if not sources:
         pytest.skip("no dashboard yet")
@@ -159,7 +160,8 @@ def test_the_dashboard_reads_files_only():
 
 
 def test_entry_points_import_the_package_by_full_path():
-    for name in ("main.py", "validate_paper_trading.py", "logging_config.py", "scheduler.py"):
+    for name in ("main.py", "validate_paper_trading.py", "logging_config.py", "scheduler.py",
+                 "dashboard.py"):
         for target in imported_modules((ROOT / name).read_text()):
             if target.startswith("momentum."):
                 assert target.split(".")[1] in LAYERS, f"{name} imports {target}"

@@ -6,7 +6,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from momentum.core.config import SchedulerConfig, StrategyConfig
+from momentum.core.config import StrategyConfig
+from momentum.core.ops_config import SchedulerConfig
 from momentum.ops.timing import describe, due_session, firing_time, next_firing, upcoming
 
 NY = ZoneInfo("America/New_York")
