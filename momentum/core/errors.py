@@ -4,7 +4,8 @@
     ├── ConfigError          the YAML or a CLI value is wrong; the message names key, value and fix
     ├── DataError            bad CSV or API payload, invalid or unknown ticker
     │   ├── TickerError      a symbol that is not a valid ticker (never reaches a path or URL)
-    │   └── DataUnavailable  network down, rate limited, server error after retries: try later
+    │   └── DataUnavailable  network down, rate limited, server error after retries: exit 75
+    │       └── DataIncomplete   some assets are missing for such a reason: the day is not run
     └── StateError           a paper-trading state file is corrupt, locked or from another config
 
 Anything else that escapes is a bug and is reported with a traceback. Each class carries the
@@ -38,6 +39,10 @@ class ConfigError(MomentumError):
 class DataError(MomentumError):
     """Market data is malformed, missing or refers to an unknown ticker."""
 
+    # True when asking again later may succeed (network, 5xx, 429, a cut or garbled body);
+    # False when the answer is final (unknown ticker, a series that fails validation).
+    transient: bool = False
+
 
 class TickerError(DataError):
     """A ticker symbol is not valid (letters, digits, '.', '-')."""
@@ -45,6 +50,22 @@ class TickerError(DataError):
 
 class DataUnavailable(DataError):
     """Data could not be fetched right now (network, rate limit, server error)."""
+
+    exit_code = ExitCode.TRY_LATER
+    transient = True
+
+
+class DataIncomplete(DataUnavailable):
+    """Assets of the day are missing for a transient reason: nothing was committed, run later."""
+
+    def __init__(self, missing: dict[str, str], what: str = "the day") -> None:
+        self.missing = dict(missing)
+        names = ", ".join(sorted(missing))
+        cause = next(iter(sorted(missing.items())))[1] if missing else "unknown"
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        super().__init__(f"incomplete data for {len(missing)} asset(s): {names}; cause: "
+                         f"{cause}{more}; nothing was committed for {what}: run again later, or "
+                         f"pass --allow-partial to go on without them")
 
 
 class StateError(MomentumError):

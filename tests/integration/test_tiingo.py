@@ -23,8 +23,9 @@ from momentum.core.errors import DataError
 from momentum.data.base import BAR_COLUMNS, MarketDataSource
 from momentum.data.market import Market
 from momentum.data.tiingo.cache import SqliteCache, cache_file
-from momentum.data.tiingo.client import (HOUR_S, MalformedResponse, PlanError, RateLimited,
-                                         RateLimiter, ServerUnavailable, TiingoAuthError,
+from momentum.data.tiingo.client import (HOUR_S, InvalidSeries, MalformedResponse, PlanError,
+                                         RateLimited, RateLimiter, ServerUnavailable,
+                                         TiingoAuthError,
                                          TiingoClient, UnknownTickerError, log_countdown,
                                          parse_crypto_rows, parse_daily_rows, parse_retry_after)
 from momentum.data.tiingo.source import TiingoSource
@@ -285,11 +286,24 @@ def test_client_connection_refused_is_fatal(fake, tiingo_fixtures):
                                   '[{"date": "yesterday", "open": 1, "high": 1, "low": 1, '
                                   '"close": 1, "volume": 1, "adjOpen": 1, "adjHigh": 1, '
                                   '"adjLow": 1, "adjClose": 1, "adjVolume": 1}]'])
-def test_client_malformed_body_is_malformed_response(server, fake, body):
+def test_client_malformed_body_is_retried_as_transient(server, fake, body):
     server.inject(Fault(body=body), path="/prices")
-    with pytest.raises(MalformedResponse):
+    client = make_client(server, fake)
+    assert len(client.daily_prices("AAPL", date(2020, 7, 1), date(2020, 7, 2))) == 2
+    assert server.count() == 2 and fake.sleeps == [1.0]  # a garbled answer is asked again
+    server.inject(Fault(body=body), path="/prices", times=3)
+    with pytest.raises(MalformedResponse) as info:
+        client.daily_prices("AAPL", date(2020, 7, 1), date(2020, 7, 2))
+    assert info.value.transient and not info.value.fatal and server.count() == 5
+
+
+def test_client_impossible_values_are_a_final_answer(server, fake):
+    row = {"date": "2020-07-01", "open": -1, "high": 1, "low": 1, "close": 1, "volume": 1,
+           "adjOpen": -1, "adjHigh": 1, "adjLow": 1, "adjClose": 1, "adjVolume": 1}
+    server.inject(Fault(body=json.dumps([row])), path="/prices")
+    with pytest.raises(InvalidSeries) as info:
         make_client(server, fake).daily_prices("AAPL", date(2020, 7, 1), date(2020, 7, 2))
-    assert server.count() == 1  # retrying a bad body would only spend budget
+    assert not info.value.transient and server.count() == 1  # validation failed: not retried
 
 
 def test_client_truncated_body_retries_then_succeeds_or_fails(server, fake):
@@ -410,8 +424,18 @@ def test_source_empty_list_is_unknown_ticker_and_run_goes_on(server, fake, tmp_p
     with pytest.raises(UnknownTickerError):
         source.bars("NOPEUSD")
     market = Market.load(source)
-    assert set(market.histories) == {"AAPL", "BTCUSD", "SPY", "MSFT"}  # MSFT works on retry
-    assert set(market.skipped) == {"NOPEUSD"}
+    assert set(market.histories) == {"AAPL", "BTCUSD", "SPY"}
+    assert set(market.skipped) == {"NOPEUSD", "MSFT"} and not market.unavailable  # permanent
+    assert server.count("/MSFT/") == 1 and server.count("/crypto/") == 1  # not asked again
+    # A final answer is remembered until the next close: the same day asks nothing again...
+    again = make_source(make_config(server, tmp_path, crypto=("BTCUSD", "NOPEUSD")), fake)
+    with pytest.raises(UnknownTickerError, match="asked again after the next close"):
+        again.bars("MSFT")
+    assert server.count("/MSFT/") == 1 and again.request_count == 0
+    # ...and the next day asks again (MSFT answers normally now).
+    later = make_source(make_config(server, tmp_path, crypto=("BTCUSD", "NOPEUSD")), fake,
+                        now=datetime(2020, 7, 20, 22, 0, tzinfo=UTC))
+    assert len(later.bars("MSFT")) > 200 and server.count("/MSFT/") == 2
 
 
 def test_source_bad_key_stops_market_load(server, fake, tmp_path):
