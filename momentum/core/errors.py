@@ -56,16 +56,15 @@ class DataUnavailable(DataError):
 
 
 class DataIncomplete(DataUnavailable):
-    """Assets of the day are missing for a transient reason: nothing was committed, run later."""
+    """Assets are missing for a transient reason: nothing was committed, run again later."""
 
-    def __init__(self, missing: dict[str, str], what: str = "the day") -> None:
+    def __init__(self, missing: dict[str, str], consequence: str) -> None:
         self.missing = dict(missing)
-        names = ", ".join(sorted(missing))
-        cause = next(iter(sorted(missing.items())))[1] if missing else "unknown"
-        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
-        super().__init__(f"incomplete data for {len(missing)} asset(s): {names}; cause: "
-                         f"{cause}{more}; nothing was committed for {what}: run again later, or "
-                         f"pass --allow-partial to go on without them")
+        first, cause = sorted(self.missing.items())[0]
+        more = f"; and {len(missing) - 1} more, see the log" if len(missing) > 1 else ""
+        super().__init__(f"incomplete data: {', '.join(sorted(missing))} could not be loaded "
+                         f"({first}: {cause}{more}); {consequence}: run again later, or pass "
+                         f"--allow-partial to go on without them")
 
 
 class StateError(MomentumError):
