@@ -88,6 +88,7 @@ class TiingoSource:
                               on_record=cache.record_request)
         client = TiingoClient(api.tiingo_api_key, api.tiingo_base_url, session,
                               timeout_seconds=api.timeout_seconds, max_retries=api.max_retries,
+                              backoff_seconds=api.backoff_seconds,
                               limiter=limiter, sleep=sleep, clock=clock, on_wait=on_wait)
         return cls(client, cache, listings, history_start=data.history_start, now=now, clock=clock)
 
