@@ -596,6 +596,62 @@ def test_source_unknown_fundamentals_of_one_stock_leaves_it_without_cap(server, 
     assert server.count() == 0  # sectors and caps are kept for 30 days
 
 
+def test_source_fundamentals_failure_uses_cached_cap_and_reports_its_age(server, fake, tmp_path,
+                                                                          caplog):
+    server.fundamentals = True
+    server.alias_daily("PG")
+    server.alias_daily("CAT")
+    cfg = make_config(server, tmp_path, stocks=("PG", "CAT"), crypto=())
+    now = datetime(2020, 4, 1, 22, tzinfo=UTC)
+    first = {a.ticker: a.market_cap for a in make_source(cfg, fake, now=now).assets()}
+    fake.now += 31 * 86400  # past the 30-day TTL: sectors and caps are asked for again
+    server.inject(Fault(status=500, body="busy"), path="/fundamentals/PG/", times=99)
+    source = make_source(cfg, fake, now=now)
+    assets = {a.ticker: a for a in source.assets()}
+    assert assets["PG"].market_cap == first["PG"]  # the last cached value
+    assert "using the market cap cached 31.0 days ago" in caplog.text
+    assert assets["CAT"].market_cap is not None  # one failure does not switch fundamentals off
+    assert server.count("/fundamentals/CAT/") == 2 and not source._plan_lacks_fundamentals()
+    # Nothing cached: the cap is unknown for this run only, so the day is incomplete.
+    server.inject(Fault(status=500, body="busy"), path="/fundamentals/PG/", times=99)
+    cold = make_source(make_config(server, tmp_path / "cold", stocks=("PG", "CAT"), crypto=()),
+                       fake, now=now)
+    market = Market.load(cold)
+    assert market.unavailable == {"PG"} and "market cap is unknown this run" in market.skipped["PG"]
+    server._faults.clear()  # healed
+    later = make_source(make_config(server, tmp_path / "cold", stocks=("PG", "CAT"), crypto=()),
+                        fake, now=now)
+    assert {a.ticker: a.market_cap for a in later.assets()}["PG"] == first["PG"]  # asked again
+
+
+def test_source_plan_refusal_of_caps_switches_fundamentals_off(server, fake, tmp_path):
+    server.fundamentals = True
+    server.alias_daily("PG")
+    server.alias_daily("CAT")
+    server.inject(Fault(status=403, body='{"detail": "not in your plan"}'),
+                  path="/fundamentals/CAT/")
+    cfg = make_config(server, tmp_path, stocks=("PG", "CAT"), crypto=())
+    source = make_source(cfg, fake, now=datetime(2020, 4, 1, 22, tzinfo=UTC))
+    assets = {a.ticker: a for a in source.assets()}
+    assert assets["CAT"].market_cap is None and assets["PG"].market_cap is None  # not asked
+    assert server.count("/fundamentals/PG/") == 0 and source._plan_lacks_fundamentals()
+    assert not Market.load(source).unavailable  # a permanent answer does not block the day
+
+
+def test_source_ended_series_is_not_asked_again_the_same_day(server, fake, tmp_path):
+    server.daily["OLD"] = [r for r in server.daily["AAPL"] if r["date"][:10] <= "2020-06-30"]
+    cfg = make_config(server, tmp_path, stocks=("OLD",), crypto=())
+    assert make_source(cfg, fake).bars("OLD").index[-1] == pd.Timestamp("2020-06-30")
+    again = make_source(cfg, fake)  # the same day: the series ended, nothing to ask
+    assert again.estimate_requests() == 3  # connection test, sectors, SPY; none for OLD
+    assert len(again.bars("OLD")) > 200 and server.count("/OLD/") == 1
+    next_day = make_source(cfg, fake, now=datetime(2020, 7, 20, 22, 0, tzinfo=UTC))
+    next_day.bars("OLD")
+    assert server.count("/OLD/") == 2  # asked again after the next close
+    make_source(cfg, fake, now=datetime(2020, 7, 20, 22, 0, tzinfo=UTC)).bars("OLD")
+    assert server.count("/OLD/") == 2
+
+
 def test_source_without_fundamentals_falls_back_and_remembers(server, fake, tmp_path, caplog):
     cfg = make_config(server, tmp_path)
     make_source(cfg, fake).assets()
