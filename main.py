@@ -480,7 +480,7 @@ def cmd_paper(args: argparse.Namespace) -> int:
     strategy.show_reports = args.verbose  # else one line per day; the log file has the detail
     outcome = strategy.paper_trading_mode(args.date, args.from_snapshot, args.allow_partial)
     for line in paper_run_lines(outcome, strategy.config.logging.report_dir):
-        console.print(line)
+        console.print(line, soft_wrap=True)  # one line per day, never wrapped
     if outcome.days and not args.verbose and sys.stdout.isatty():
         console.print(render_daily_report(outcome.days[-1].day, strategy.state, strategy.config,
                                           strategy.clock.now(), color=True))
