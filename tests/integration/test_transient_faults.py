@@ -21,7 +21,9 @@ import main as cli
 from momentum.core.config import DEFAULT_CONFIG_PATH
 from momentum.core.domain import AssetType
 from momentum.core.errors import ExitCode
-from tests.fault_server import FAULT_KINDS, FaultyTiingoServer, market_bars, write_universe
+from momentum.data.tiingo.client import RateLimiter, ServerUnavailable, TiingoClient
+from tests.fault_server import (_FAULTS, FAULT_KINDS, FaultyTiingoServer, market_bars,
+                                write_universe)
 
 KEY = "0123456789abcdef0123456789abcdef01234567"
 INIT, MIDDLE, LAST = "2024-02-01", "2024-02-29", "2024-03-15"   # six weeks of sessions
@@ -121,6 +123,43 @@ def reference(capsys, tmp_path, clean, synthetic) -> tuple[str, dict[str, str], 
 
 
 @pytest.mark.parametrize("max_retries", [6, 1])
+def client_of(server: FaultyTiingoServer, sleeps: list[float]) -> TiingoClient:
+    limiter = RateLimiter(10**6, 10**7, sleep=sleeps.append, clock=lambda: 0.0)
+    return TiingoClient(KEY, server.url, max_retries=1, backoff_seconds=0.5, limiter=limiter,
+                        sleep=sleeps.append, clock=lambda: 0.0)
+
+
+@pytest.mark.parametrize("kind", FAULT_KINDS)
+def test_each_fault_kind_is_transient_and_retried(clean, kind):
+    sleeps: list[float] = []
+    client = client_of(clean, sleeps)
+    ticker = next(t for t in clean.daily if t != "SPY")
+    clean.inject(_FAULTS[kind], path="/prices")
+    assert len(client.daily_prices(ticker, _day("2024-01-02"), _day("2024-03-01"))) > 30
+    assert clean.count("/prices") == 2 and sleeps == ([1.0] if kind == "429" else [0.5])
+    clean.inject(_FAULTS[kind], path="/prices", times=2)
+    with pytest.raises(Exception) as info:
+        client.daily_prices(ticker, _day("2024-01-02"), _day("2024-03-01"))
+    assert getattr(info.value, "transient", False)
+    # A 429 that outlasts the retries stops the load (every other request would meet it too),
+    # still with exit 75; the other kinds leave only this asset missing.
+    assert getattr(info.value, "fatal", False) == (kind == "429")
+    assert info.value.exit_code == TRY_LATER  # should it reach main: "run again later"
+    assert KEY not in str(info.value)
+
+
+def test_a_reset_is_not_mistaken_for_a_wrong_address(clean):
+    clean.inject(_FAULTS["reset"], times=2)
+    with pytest.raises(ServerUnavailable, match="dropped the connection") as info:
+        client_of(clean, []).test_connection()
+    assert not info.value.fatal  # the address works; only a refused connection stops the run
+
+
+def _day(text: str):
+    from datetime import date
+    return date.fromisoformat(text)
+
+
 def test_random_faults_give_the_clean_servers_scan_and_trades(capsys, tmp_path, clean,
                                                               synthetic, crypto, max_retries):
     scan_ref, files_ref, _ = reference(capsys, tmp_path, clean, synthetic)

@@ -59,6 +59,7 @@ CRYPTO_ROW_CAP = 5000        # Tiingo truncates long crypto answers near 5,001 b
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _SYMBOL_CAP = re.compile(r"symbol look ?up|run over your \d+ symbol", re.I)
 _AUTH_WORDS = re.compile(r"token|authenticat|credential|api key", re.I)
+_DROPPED = re.compile(r"reset by peer|connection aborted|remote end closed", re.I)
 
 
 
@@ -222,6 +223,9 @@ class TiingoClient:
             return MalformedResponse(f"{what}: the response was cut off before its end "
                                      "(truncated body); try again later")
         host = self._base.split("://", 1)[-1]
+        if _DROPPED.search(str(exc)):  # connected, then cut off: the server, not the address
+            return ServerUnavailable(f"{what}: {host} dropped the connection (reset before an "
+                                     "answer); try again later")
         return ServerUnavailable(f"{what}: cannot connect to {host} ({type(exc).__name__}); "
                                  "check the network and tiingo_base_url", fatal=True)
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any, NamedTuple
 
-from momentum.core.errors import DataError, DataUnavailable
+from momentum.core.errors import DataError, DataUnavailable, ExitCode
 
 logger = logging.getLogger("momentum.data.tiingo.client")
 
@@ -42,6 +42,7 @@ class MalformedResponse(DataError):
 
     fatal = False
     transient = True  # a proxy or an overloaded server garbles answers; the next one is fine
+    exit_code = ExitCode.TRY_LATER
 
 
 class InvalidSeries(DataError):
