@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from logging_config import setup_logging
-from momentum.core.calendar import NEW_YORK, completed_through, is_nyse_session, step_days
+from momentum.core.calendar import NEW_YORK, completed_through, step_days
 from momentum.core.clock import Clock, SystemClock
 from momentum.core.config import DEFAULT_CONFIG_PATH, StrategyConfig, load_config
 from momentum.core.domain import AssetType, DayResult, EntryOrder, Fill, Trade
@@ -34,8 +34,8 @@ from momentum.notify.alerts import Alert, build_alerts
 from momentum.notify.delivery import dispatcher_from_config
 from momentum.reports.analysis_view import run_analysis_command
 from momentum.reports.backtest import write_backtest_outputs, write_trade_files
-from momentum.reports.console import (make_console, scan_counts, scan_table, step_progress,
-                                      summary_table)
+from momentum.reports.console import (make_console, paper_run_lines, scan_counts, scan_table,
+                                      step_progress, summary_table)
 from momentum.reports.daily import render_daily_report, write_daily_report
 from momentum.reports.summary import day_summary
 from momentum.rules.metrics import summarize
@@ -486,29 +486,6 @@ def cmd_paper(args: argparse.Namespace) -> int:
                                           strategy.clock.now(), color=True))
     strategy.report_requests()
     return ExitCode.OK
-
-
-def paper_run_lines(outcome: PaperRunOutcome, report_dir: str) -> list[str]:
-    """What a `paper --run` tells the terminal: one line per session, then a summary."""
-    if outcome.first_session is not None:
-        first = outcome.first_session
-        close = "4:00 PM ET" if is_nyse_session(first) else "midnight UTC"
-        return [f"Nothing to run yet: the portfolio's first session is {first}; it closes at "
-                f"{close}. Run `python main.py paper --run` after it has closed "
-                f"(cron: 4:05 PM ET on trading days)."]
-    if outcome.already_done:
-        return [f"{outcome.target} is already done; nothing to run."]
-    if not outcome.days:
-        return [f"No trading session to run up to {outcome.target}."]
-    lines = [f"{d.day}  equity ${d.equity:,.2f}  cash ${d.cash:,.2f}  {len(d.fills)} fill(s), "
-             f"{len(d.rejections)} rejection(s)" for d in outcome.days]
-    last = outcome.days[-1]
-    lines.append(f"Ran {len(outcome.days)} session(s) {outcome.days[0].day} .. {last.day}: "
-                 f"equity ${last.equity:,.2f}, cash ${last.cash:,.2f}; reports in {report_dir}")
-    if outcome.left_out:
-        lines.append("Left out (--allow-partial): " + "; ".join(
-            f"{t}: {why}" for t, why in outcome.left_out.items()))
-    return lines
 
 
 def make_strategy(args: argparse.Namespace, mode: str) -> MomentumStrategy:

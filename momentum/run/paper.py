@@ -135,8 +135,10 @@ class PaperTrader:
             outcome.first_session = sessions[0] if sessions else start
             return outcome
         days = self.pending_days(saved, market, target)
-        span = f"{days[0]} .. {days[-1]}" if len(days) > 1 else str(days[0] if days else target)
-        outcome.left_out = require_complete(market, allow_partial, f"the paper session(s) {span}")
+        if days:  # the commit-or-not decision: complete data, or the user allows a partial day
+            span = f"{days[0]} .. {days[-1]}" if len(days) > 1 else str(days[0])
+            outcome.left_out = require_complete(market, allow_partial,
+                                                f"the paper session(s) {span}")
         for day in days:
             result = run_day(day, saved.engine, market.until(day), self.rules)
             if outcome.left_out:
