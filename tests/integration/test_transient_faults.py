@@ -122,7 +122,6 @@ def reference(capsys, tmp_path, clean, synthetic) -> tuple[str, dict[str, str], 
     return candidates(out), exported(capsys, config, tmp_path / "export-clean"), config
 
 
-@pytest.mark.parametrize("max_retries", [6, 1])
 def client_of(server: FaultyTiingoServer, sleeps: list[float]) -> TiingoClient:
     limiter = RateLimiter(10**6, 10**7, sleep=sleeps.append, clock=lambda: 0.0)
     return TiingoClient(KEY, server.url, max_retries=1, backoff_seconds=0.5, limiter=limiter,
@@ -160,6 +159,7 @@ def _day(text: str):
     return date.fromisoformat(text)
 
 
+@pytest.mark.parametrize("max_retries", [6, 1])
 def test_random_faults_give_the_clean_servers_scan_and_trades(capsys, tmp_path, clean,
                                                               synthetic, crypto, max_retries):
     scan_ref, files_ref, _ = reference(capsys, tmp_path, clean, synthetic)
