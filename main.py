@@ -35,8 +35,8 @@ from momentum.notify.alerts import Alert, build_alerts
 from momentum.notify.delivery import AlertDispatcher, dispatcher_from_config
 from momentum.reports.analysis_view import run_analysis_command
 from momentum.reports.backtest import write_backtest_outputs, write_trade_files
-from momentum.reports.console import (make_console, scan_counts, scan_table, step_progress,
-                                      summary_table)
+from momentum.reports.console import (make_console, paper_run_lines, scan_counts, scan_table,
+                                      step_progress, summary_table)
 from momentum.reports.daily import render_daily_report, write_daily_report
 from momentum.reports.dashboard.feed import write_day_feed
 from momentum.reports.summary import day_summary
@@ -44,7 +44,8 @@ from momentum.rules.metrics import summarize
 from momentum.rules.scanner import ScanResult, held_scores
 from momentum.run.backtester import BacktestResult, run_backtest
 from momentum.run.engine import EngineState, Rules, decide_entries, process_bars, run_day
-from momentum.run.paper import PaperRunOutcome, PaperTrader, require_session_data
+from momentum.run.paper import (PaperRunOutcome, PaperTrader, require_complete,
+                                require_session_data)
 from momentum.run.state import PaperMeta, StateStore
 
 logger = logging.getLogger("momentum.main")
@@ -89,6 +90,7 @@ class MomentumStrategy:
         self.store = StateStore(self.state_dir, keep_all=self.config.logging.save_daily_snapshots)
         self.paper = PaperTrader(self.config, self.store, self.rules)
         self.meta: PaperMeta | None = None
+        self.show_reports = True  # paper: print each day's report on a terminal (else one line)
         self._dispatcher = None
 
     # ------------------------------------------------------------ set-up
@@ -214,7 +216,7 @@ class MomentumStrategy:
                       data_problems=result.skipped if result else ())
         text = render_daily_report(day, self.state, self.config, self.clock.now(), **kwargs)
         write_daily_report(text, self.report_dir, day)
-        if sys.stdout.isatty() and self.mode == "paper":
+        if sys.stdout.isatty() and self.mode == "paper" and self.show_reports:
             print(render_daily_report(day, self.state, self.config, self.clock.now(),
                                       color=True, **kwargs))
         return text
@@ -262,9 +264,13 @@ class MomentumStrategy:
         self.state, self.meta = saved.engine, saved.meta
         return saved.meta
 
-    def paper_run(self, target: date | None = None,
-                  from_snapshot: str | None = None) -> PaperRunOutcome:
-        """Run paper trading through `target` (default: the latest completed session)."""
+    def paper_run(self, target: date | None = None, from_snapshot: str | None = None,
+                  allow_partial: bool = False) -> PaperRunOutcome:
+        """Run paper trading through `target` (default: the latest completed session).
+
+        Commits nothing and raises DataIncomplete (exit 75) when an asset is missing for a
+        transient reason, unless `allow_partial`.
+        """
         with self.store.lock():
             self.paper.load(from_snapshot)  # fail fast on a bad state, before any download
             market = self.load_market(end=target)
@@ -278,13 +284,14 @@ class MomentumStrategy:
                 write_day_feed(self.state_dir, result, state, market, self.config.dashboard)
 
             with self.dispatcher().digest():  # a catch-up: one email and one Slack post
-                outcome = self.paper.run(market, day, self.clock.now(), on_day, from_snapshot)
+                outcome = self.paper.run(market, day, self.clock.now(), on_day, from_snapshot,
+                                         allow_partial)
         if outcome.state is not None:
             self.state = outcome.state
         return outcome
 
-    def paper_trading_mode(self, target: date | None = None,
-                           from_snapshot: str | None = None) -> PaperRunOutcome:
+    def paper_trading_mode(self, target: date | None = None, from_snapshot: str | None = None,
+                           allow_partial: bool = False) -> PaperRunOutcome:
         """The paper-trading workflow of 7.2.2, one call per scheduled or manual trigger.
 
         Loads the saved portfolio, fetches the latest market data, runs `run_daily` for every
@@ -293,7 +300,7 @@ class MomentumStrategy:
         is the one of `--state-dir`, separate from any backtest.
         """
         self.mode = "paper"
-        return self.paper_run(target, from_snapshot)
+        return self.paper_run(target, from_snapshot, allow_partial)
 
     def paper_export(self, out_dir: Path) -> list[Path]:
         """Write the paper portfolio's trades/equity/rejections CSV in the backtest's format."""
@@ -356,6 +363,7 @@ def _add_scan(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--date", type=iso_date, metavar="YYYY-MM-DD",
                    help="the day to scan (default: the latest day with data); a weekend or "
                         "holiday scans the trading day before it")
+    _add_allow_partial(p, "scan")
     _add_common(p)
     p.set_defaults(handler=cmd_scan)
 
@@ -374,6 +382,13 @@ def _add_backtest(sub: argparse._SubParsersAction) -> None:
                    help="folder for the results (default: output/backtest_<start>_<end>/)")
     _add_common(p)
     p.set_defaults(handler=cmd_backtest)
+
+
+def _add_allow_partial(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--allow-partial", action="store_true",
+                   help=f"{what} even when some assets could not be loaded for a passing reason "
+                        "(network, server error, rate limit); they are left out and named. "
+                        "Without it such a run changes nothing and exits 75: run again later")
 
 
 def positive_amount(text: str) -> Decimal:
@@ -419,6 +434,7 @@ def _add_paper(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--state-dir", metavar="DIR",
                    help="where the portfolio's state lives (default: logging.snapshot_dir of the "
                         "config); use one per portfolio")
+    _add_allow_partial(p, "--run: commit")
     _add_common(p)
     p.set_defaults(handler=cmd_paper)
 
@@ -453,7 +469,8 @@ def cmd_analyze_trade(args: argparse.Namespace) -> int:
 
 def cmd_paper(args: argparse.Namespace) -> int:
     for flag, allowed in (("capital", args.init), ("force", args.init),
-                          ("from_snapshot", args.run), ("date", args.init or args.run)):
+                          ("from_snapshot", args.run), ("date", args.init or args.run),
+                          ("allow_partial", args.run)):
         if getattr(args, flag) not in (None, False) and not allowed:
             raise ConfigError(f"--{flag.replace('_', '-')} does not apply here; see "
                               f"`python main.py paper --help`")
@@ -476,16 +493,13 @@ def cmd_paper(args: argparse.Namespace) -> int:
         console.print(render_daily_report(day, saved.engine, strategy.config,
                                           strategy.clock.now(), color=sys.stdout.isatty()))
         return ExitCode.OK
-    outcome = strategy.paper_trading_mode(args.date, args.from_snapshot)
-    if outcome.already_done:
-        console.print(f"{outcome.target} is already done; nothing to run.")
-    elif not outcome.days:
-        console.print(f"No trading session to run up to {outcome.target}.")
-    else:
-        last = outcome.days[-1]
-        console.print(f"Ran {len(outcome.days)} session(s) {outcome.days[0].day} .. {last.day}: "
-                      f"equity ${last.equity:,.2f}, cash ${last.cash:,.2f}; reports in "
-                      f"{strategy.report_dir}")
+    strategy.show_reports = args.verbose  # else one line per day; the log file has the detail
+    outcome = strategy.paper_trading_mode(args.date, args.from_snapshot, args.allow_partial)
+    for line in paper_run_lines(outcome, strategy.report_dir):
+        console.print(line, soft_wrap=True)  # one line per day, never wrapped
+    if outcome.days and not args.verbose and sys.stdout.isatty():
+        console.print(render_daily_report(outcome.days[-1].day, strategy.state, strategy.config,
+                                          strategy.clock.now(), color=True))
     strategy.report_requests()
     return ExitCode.OK
 
@@ -501,12 +515,18 @@ def make_strategy(args: argparse.Namespace, mode: str) -> MomentumStrategy:
 
 def cmd_scan(args: argparse.Namespace) -> int:
     strategy = make_strategy(args, "scan")
+    market = strategy.load_market(end=args.date)
+    left_out = require_complete(market, args.allow_partial, "the scan",
+                                consequence="the scan is not shown")
     result = strategy.scan_and_select_candidates(args.date)
     signals = {s.ticker for s in strategy.signal_generator.entry_signals(result.candidates)}
     console = make_console()
     console.print(scan_table(result, signals))
     for line in scan_counts(result):
         console.print(line)
+    if left_out:
+        console.print("Left out (--allow-partial): " + "; ".join(
+            f"{t}: {why}" for t, why in left_out.items()))
     estimate = getattr(strategy.source, "estimate_cold_start_requests", None)
     if estimate is not None:
         api = strategy.config.api
@@ -543,7 +563,9 @@ def cmd_backtest(args: argparse.Namespace) -> int:
 
 def _quiet(args: argparse.Namespace) -> bool:
     # A backtest logs a line per trade and rejection: on the console only with -v (files get all).
-    return args.quiet or (args.command == "backtest" and not args.verbose)
+    # A catch-up paper run too: the terminal gets one line per day, the log file every detail.
+    quiet_command = args.command == "backtest" or (args.command == "paper" and args.run)
+    return args.quiet or (quiet_command and not args.verbose)
 
 
 def run_guarded(call: Callable[[], int], show_traceback: bool, bug_code: int = ExitCode.BUG) -> int:

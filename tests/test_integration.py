@@ -38,6 +38,7 @@ from momentum.core.calendar import nyse_sessions
 from momentum.core.clock import FixedClock
 from momentum.core.config import DEFAULT_CONFIG_PATH, StrategyConfig
 from momentum.core.domain import AssetType, ExitReason, Position, RejectReason, Side
+from momentum.core.errors import DataIncomplete
 from momentum.core.money import to_money
 from momentum.data.indicators import compute_indicators
 from momentum.reports.backtest import equity_csv, rejections_csv, trades_csv
@@ -500,10 +501,17 @@ def test_error_handling(tmp_path, tiingo_fixtures, monkeypatch):
                                         state_dir=tmp_path / "snap")
         strategy.setup_logging(quiet=True)
         strategy.paper_init(None, date(2020, 7, 13), force=False)
-        outcome = strategy.paper_run(date(2020, 7, 17))
+        # MSFT's failure is transient: nothing is committed, exit 75 "run again later" (issue 11)
+        with pytest.raises(DataIncomplete, match="MSFT could not be loaded") as info:
+            strategy.paper_run(date(2020, 7, 17))
+        assert info.value.exit_code == 75 and "run again later" in str(info.value)
+        assert "ETHUSD" not in str(info.value)                         # unknown: permanent
+        assert StateStore(tmp_path / "snap").load().engine.last_step is None
         assert server.count("/tiingo/daily/MSFT/prices") == 2          # tried, retried once
+        outcome = strategy.paper_run(date(2020, 7, 17), allow_partial=True)
+        assert server.count("/tiingo/daily/MSFT/prices") == 4
         assert server.count("/tiingo/crypto/prices") == 1
-        # the week completes: five sessions, each reporting what was left out and why
+        # with --allow-partial the week completes: each session reports what was left out and why
         assert [d.day for d in outcome.days] == nyse_sessions(date(2020, 7, 13), date(2020, 7, 17))
         for day in outcome.days:
             assert [s.split(":")[0] for s in day.skipped] == ["ETHUSD", "MSFT"]
@@ -520,10 +528,14 @@ def test_error_handling(tmp_path, tiingo_fixtures, monkeypatch):
         assert "data: MSFT:" in report and "data: ETHUSD:" in report
         log = (tmp_path / "logs" / "momentum_strategy.log").read_text()
         assert "skipping MSFT" in log and "skipping ETHUSD" in log
-        assert StateStore(tmp_path / "snap").load().engine.last_step == date(2020, 7, 17)
-        # the CLI scan completes too (exit 0) on the healthy assets
-        assert cli.main(["scan", "--config", str(config), "--date", "2020-07-17", "-q"]) == 0
-        assert server.count("/tiingo/daily/MSFT/prices") == 4
+        saved = StateStore(tmp_path / "snap").load().engine
+        assert saved.last_step == date(2020, 7, 17)
+        assert list(saved.left_out["2020-07-17"]) == ["MSFT"]          # the state records why
+        # the CLI scan: exit 75 on incomplete data, exit 0 on the healthy assets when allowed
+        assert cli.main(["scan", "--config", str(config), "--date", "2020-07-17", "-q"]) == 75
+        assert cli.main(["scan", "--config", str(config), "--date", "2020-07-17", "-q",
+                         "--allow-partial"]) == 0
+        assert server.count("/tiingo/daily/MSFT/prices") == 8
 
     # ---- CSV: one corrupt price file among good ones
     monkeypatch.delenv("TIINGO_API_KEY")

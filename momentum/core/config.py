@@ -50,6 +50,7 @@ class ApiConfig(_Section):
     requests_per_day: int = Field(default=1000, gt=0)
     timeout_seconds: float = Field(default=30.0, gt=0)
     max_retries: int = Field(default=4, ge=0)
+    backoff_seconds: float = Field(default=1.0, gt=0)  # first retry wait; doubles each time
 
     @field_validator("tiingo_api_key", mode="before")
     @classmethod

@@ -4,7 +4,8 @@
     ├── ConfigError          the YAML or a CLI value is wrong; the message names key, value and fix
     ├── DataError            bad CSV or API payload, invalid or unknown ticker
     │   ├── TickerError      a symbol that is not a valid ticker (never reaches a path or URL)
-    │   └── DataUnavailable  network down, rate limited, server error after retries: try later
+    │   └── DataUnavailable  network down, rate limited, server error after retries: exit 75
+    │       └── DataIncomplete   some assets are missing for such a reason: the day is not run
     └── StateError           a paper-trading state file is corrupt, locked or from another config
 
 Anything else that escapes is a bug and is reported with a traceback. Each class carries the
@@ -38,6 +39,10 @@ class ConfigError(MomentumError):
 class DataError(MomentumError):
     """Market data is malformed, missing or refers to an unknown ticker."""
 
+    # True when asking again later may succeed (network, 5xx, 429, a cut or garbled body);
+    # False when the answer is final (unknown ticker, a series that fails validation).
+    transient: bool = False
+
 
 class TickerError(DataError):
     """A ticker symbol is not valid (letters, digits, '.', '-')."""
@@ -45,6 +50,21 @@ class TickerError(DataError):
 
 class DataUnavailable(DataError):
     """Data could not be fetched right now (network, rate limit, server error)."""
+
+    exit_code = ExitCode.TRY_LATER
+    transient = True
+
+
+class DataIncomplete(DataUnavailable):
+    """Assets are missing for a transient reason: nothing was committed, run again later."""
+
+    def __init__(self, missing: dict[str, str], consequence: str) -> None:
+        self.missing = dict(missing)
+        first, cause = sorted(self.missing.items())[0]
+        more = f"; and {len(missing) - 1} more, see the log" if len(missing) > 1 else ""
+        super().__init__(f"incomplete data: {', '.join(sorted(missing))} could not be loaded "
+                         f"({first}: {cause}{more}); {consequence}: run again later, or pass "
+                         f"--allow-partial to go on without them")
 
 
 class StateError(MomentumError):

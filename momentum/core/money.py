@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from decimal import ROUND_FLOOR, Decimal
+from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 
 from momentum.core.domain import AssetType
 
@@ -42,3 +42,20 @@ def floor_qty(x: Decimal, asset_type: AssetType) -> Decimal:
 def money_str(value: Decimal | None) -> str:
     """Full-precision text for files (state, CSV): round-trips exactly through Decimal(text)."""
     return "" if value is None else format(value, "f")
+
+
+def display_money(value: Decimal | float | int) -> str:
+    """Cash, equity or P&L for a log or console line: 2 decimals (R5.7, display only)."""
+    return format(to_money(value).quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN), "f")
+
+
+def display_price(value: Decimal | float | int, asset_type: AssetType) -> str:
+    """A price for a log or console line: 2 decimals for stocks, up to 8 significant digits
+    for crypto (R5.7, display only: files and state keep every digit)."""
+    amount = to_money(value)
+    if asset_type is not AssetType.CRYPTO or not amount:
+        return display_money(amount)
+    rounded = amount.quantize(Decimal(1).scaleb(amount.adjusted() - 7), rounding=ROUND_HALF_EVEN)
+    text = format(rounded.normalize(), "f")
+    whole, _, frac = text.partition(".")
+    return f"{whole}.{frac.ljust(2, '0')}"  # at least cents: 43000.00, 0.00012346

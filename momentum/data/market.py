@@ -96,10 +96,14 @@ class Market:
 
     def __init__(self, histories: Iterable[AssetHistory],
                  complete_through: dict[AssetType, date] | None = None,
-                 skipped: dict[str, str] | None = None) -> None:
+                 skipped: dict[str, str] | None = None,
+                 unavailable: Iterable[str] = ()) -> None:
         self.histories: dict[str, AssetHistory] = {h.asset.ticker: h for h in histories}
         self.complete_through = dict(complete_through or {})
         self.skipped = dict(skipped or {})  # ticker -> why it could not be loaded
+        # The skipped tickers whose failure was transient (asking later may work): a day that
+        # would trade without them is not committed unless the user allows it.
+        self.unavailable = frozenset(unavailable)
         self.tickers = sorted(self.histories)
         ordered = [self.histories[t] for t in self.tickers]
         self._column = {t: j for j, t in enumerate(self.tickers)}
@@ -121,7 +125,7 @@ class Market:
              tickers: Iterable[str] | None = None) -> "Market":
         """Load bars (start..end) and compute indicators; an asset with bad data is skipped."""
         wanted = None if tickers is None else set(tickers)
-        histories, skipped = [], {}
+        histories, skipped, unavailable = [], {}, set()
         for asset in source.assets():
             if wanted is not None and asset.ticker not in wanted:
                 continue
@@ -132,6 +136,8 @@ class Market:
                     raise
                 logger.warning("skipping %s: %s", asset.ticker, e)
                 skipped[asset.ticker] = str(e)
+                if e.transient:
+                    unavailable.add(asset.ticker)
                 continue
             dates = frame.index.to_numpy().astype("datetime64[D]")
             bars = _bar_matrix(frame)
@@ -141,7 +147,7 @@ class Market:
                 skipped[asset.ticker] = problem
             elif len(dates):
                 histories.append(AssetHistory.from_arrays(asset, dates, bars))
-        return cls(histories, complete_through, skipped)
+        return cls(histories, complete_through, skipped, unavailable)
 
     # ------------------------------------------------------------ queries
     @property

@@ -10,7 +10,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from momentum.core.calendar import is_nyse_session
 from momentum.rules.scanner import ScanResult
+from momentum.run.paper import PaperRunOutcome
 
 
 def make_console(file=None) -> Console:
@@ -99,3 +101,26 @@ def step_progress(total: int, label: str) -> Iterator[Callable[[str], None]]:
     with Progress(*columns, console=Console(file=sys.stderr), transient=True) as progress:
         task = progress.add_task(label, total=total)
         yield lambda text: progress.update(task, advance=1, description=text)
+
+
+def paper_run_lines(outcome: PaperRunOutcome, report_dir: str) -> list[str]:
+    """What a `paper --run` tells the terminal: one line per session, then a summary."""
+    if outcome.first_session is not None:
+        first = outcome.first_session
+        close = "4:00 PM ET" if is_nyse_session(first) else "midnight UTC"
+        return [f"Nothing to run yet: the portfolio's first session is {first}; it closes at "
+                f"{close}. Run `python main.py paper --run` after it has closed "
+                f"(cron: 4:05 PM ET on trading days)."]
+    if outcome.already_done:
+        return [f"{outcome.target} is already done; nothing to run."]
+    if not outcome.days:
+        return [f"No trading session to run up to {outcome.target}."]
+    lines = [f"{d.day}  equity ${d.equity:,.2f}  cash ${d.cash:,.2f}  {len(d.fills)} fill(s), "
+             f"{len(d.rejections)} rejection(s)" for d in outcome.days]
+    last = outcome.days[-1]
+    lines.append(f"Ran {len(outcome.days)} session(s) {outcome.days[0].day} .. {last.day}: "
+                 f"equity ${last.equity:,.2f}, cash ${last.cash:,.2f}; reports in {report_dir}")
+    if outcome.left_out:
+        lines.append("Left out (--allow-partial): " + "; ".join(
+            f"{t}: {why}" for t, why in outcome.left_out.items()))
+    return lines

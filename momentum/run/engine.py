@@ -19,7 +19,7 @@ from decimal import Decimal
 from momentum.core.config import StrategyConfig
 from momentum.core.domain import DayResult, ExitReason, Fill, Position, Rejection, RejectReason
 from momentum.core.errors import StateError
-from momentum.core.money import ZERO, to_money
+from momentum.core.money import ZERO, display_money, display_price, to_money
 from momentum.data.market import BarPoint, MarketView
 from momentum.rules.broker import PaperBroker
 from momentum.rules.portfolio import Portfolio
@@ -49,6 +49,8 @@ class EngineState:
     equity_curve: list[EquityPoint] = field(default_factory=list)
     fills: list[Fill] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
+    # Paper days committed with --allow-partial: ISO day -> {ticker: why it was left out}.
+    left_out: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @classmethod
     def start(cls, capital: Decimal) -> "EngineState":
@@ -156,7 +158,8 @@ def _fill_pending_entries(book: Portfolio, bars: dict[str, BarPoint], rules: Rul
         if fill.quantity < order.quantity:
             logger.info("%s: entry %s shrunk from %s to %s by cash (R5.3)", bar.day, order.ticker,
                         order.quantity, fill.quantity)
-        logger.info("%s: BUY %s %s @ %s", bar.day, fill.quantity, fill.ticker, fill.price)
+        logger.info("%s: BUY %s %s @ %s", bar.day, fill.quantity, fill.ticker,
+                    display_price(fill.price, order.asset_type))
 
 
 def _run_exit_checks(book: Portfolio, bars: dict[str, BarPoint], rules: Rules,
@@ -185,8 +188,9 @@ def _book_exit(book: Portfolio, fill: Fill, result: DayResult) -> None:
     trade = book.apply_fill(fill)
     result.fills.append(fill)
     assert trade is not None and trade.pnl is not None
-    logger.info("%s: SELL %s %s @ %s (%s) pnl %.2f", fill.day, fill.quantity, fill.ticker,
-                fill.price, fill.reason.value if fill.reason else "", trade.pnl)
+    logger.info("%s: SELL %s %s @ %s (%s) pnl %s", fill.day, fill.quantity, fill.ticker,
+                display_price(fill.price, trade.asset_type),
+                fill.reason.value if fill.reason else "", display_money(trade.pnl))
 
 
 # ---------------------------------------------------------------- 2. expiry and delisting

@@ -4,6 +4,10 @@
     run(market, target)           every step after the last saved one up to `target`, in order;
                                   after each step: on_day(report, alerts), then save the state
 
+A day commits only on complete data: when an asset is missing for a transient reason (network,
+5xx, 429, a garbled answer after the retries) nothing is run or saved and DataIncomplete (exit 75)
+says to run again later; `allow_partial` commits anyway and records who was left out and why.
+
 Resuming after a crash is the normal start-up path: the pointer names the last complete day.
 """
 from __future__ import annotations
@@ -18,7 +22,8 @@ from typing import Any
 from momentum.core.calendar import is_nyse_session, step_days
 from momentum.core.config import StrategyConfig
 from momentum.core.domain import AssetType, DayResult
-from momentum.core.errors import ConfigError, MomentumError, StateError
+from momentum.core.errors import ConfigError, DataIncomplete, MomentumError, StateError
+from momentum.core.money import display_money
 from momentum.data.market import Market
 from momentum.run.engine import EngineState, Rules, run_day
 from momentum.run.state import PaperMeta, SavedState, StateStore
@@ -56,6 +61,8 @@ class PaperRunOutcome:
     days: list[DayResult] = field(default_factory=list)
     already_done: bool = False
     state: EngineState | None = None
+    left_out: dict[str, str] = field(default_factory=dict)  # --allow-partial: ticker -> why
+    first_session: date | None = None  # set when `target` is before the portfolio's start
 
 
 class PaperTrader:
@@ -105,8 +112,12 @@ class PaperTrader:
         return step_days(first, target, market.has_type(AssetType.STOCK))
 
     def run(self, market: Market, target: date, now: datetime, on_day: DayHook | None = None,
-            from_snapshot: str | None = None) -> PaperRunOutcome:
-        """Run every missed step up to `target`; a date already done is a no-op."""
+            from_snapshot: str | None = None, allow_partial: bool = False) -> PaperRunOutcome:
+        """Run every missed step up to `target`; a date already done is a no-op.
+
+        Raises DataIncomplete before any step when an asset is missing for a transient reason,
+        unless `allow_partial`.
+        """
         saved = self.load(from_snapshot)
         last = saved.engine.last_step
         outcome = PaperRunOutcome(target=target, state=saved.engine)
@@ -117,16 +128,40 @@ class PaperTrader:
             raise ConfigError(f"{target} is before the last processed session {last}; paper "
                               f"trading only moves forward (use --state-dir for another portfolio)")
         if target < saved.meta.start_date:
-            raise ConfigError(f"{target} is before the portfolio's start {saved.meta.start_date}")
-        for day in self.pending_days(saved, market, target):
+            # Right after --init: nothing has closed yet, which is not a mistake.
+            start = saved.meta.start_date
+            sessions = step_days(start, start + timedelta(days=14),
+                                 market.has_type(AssetType.STOCK))
+            outcome.first_session = sessions[0] if sessions else start
+            return outcome
+        days = self.pending_days(saved, market, target)
+        if days:  # the commit-or-not decision: complete data, or the user allows a partial day
+            span = f"{days[0]} .. {days[-1]}" if len(days) > 1 else str(days[0])
+            outcome.left_out = require_complete(market, allow_partial,
+                                                f"the paper session(s) {span}")
+        for day in days:
             result = run_day(day, saved.engine, market.until(day), self.rules)
+            if outcome.left_out:
+                saved.engine.left_out[day.isoformat()] = dict(outcome.left_out)
             if on_day is not None:
                 on_day(result, saved.engine)  # report and alerts before the commit point
             self.store.save(saved.engine, saved.meta, now)
-            logger.info("paper day %s done: equity %.2f, %d fills, %d rejections", day,
-                        result.equity, len(result.fills), len(result.rejections))
+            logger.info("paper day %s done: equity %s, %d fills, %d rejections", day,
+                        display_money(result.equity), len(result.fills), len(result.rejections))
             outcome.days.append(result)
         return outcome
+
+
+def require_complete(market: Market, allow_partial: bool, what: str,
+                     consequence: str | None = None) -> dict[str, str]:
+    """Refuse to go on with a partial universe (transient gaps); allow_partial returns them."""
+    missing = {t: market.skipped.get(t, "not loaded") for t in sorted(market.unavailable)}
+    if missing and not allow_partial:
+        raise DataIncomplete(missing, consequence or f"nothing was committed for {what}")
+    if missing:
+        logger.warning("--allow-partial: going on with %s without %s", what,
+                       "; ".join(f"{t} ({why})" for t, why in missing.items()))
+    return missing
 
 
 def require_session_data(market: Market, day: date) -> None:

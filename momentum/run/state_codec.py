@@ -220,7 +220,7 @@ def decode_cache(obj: Any, path: str) -> ScanCache | None:
 def encode_state(state: EngineState) -> dict[str, Any]:
     """The engine state as JSON-ready data (exact: money as Decimal text)."""
     book = state.portfolio
-    return {
+    encoded = {
         "date": _day(state.last_step),
         "initial_capital": _dec(state.initial_capital),
         "paper_portfolio": {"cash": _dec(book.cash), "value": _dec(book.equity),
@@ -233,6 +233,9 @@ def encode_state(state: EngineState) -> dict[str, Any]:
         "rejections": [encode_rejection(j) for j in state.rejections],
         "risk": {"daily_loss_baseline": _dec(state.previous_equity)},
     }
+    if state.left_out:  # only after an --allow-partial day: older files stay byte-identical
+        encoded["left_out"] = {day: dict(gaps) for day, gaps in state.left_out.items()}
+    return encoded
 
 
 def decode_state(obj: Any, path: str = "state") -> EngineState:
@@ -255,7 +258,8 @@ def decode_state(obj: Any, path: str = "state") -> EngineState:
         last_step=r.day("date", optional=True), equity_curve=curve,
         fills=[decode_fill(f, f"{path}.fills[{i}]") for i, f in enumerate(r.items("fills"))],
         rejections=[decode_rejection(j, f"{path}.rejections[{i}]")
-                    for i, j in enumerate(r.items("rejections"))])
+                    for i, j in enumerate(r.items("rejections"))],
+        left_out=_left_out(obj.get("left_out", {}), f"{path}.left_out"))
     _check_consistency(state, pp.decimal("value"), r, path)
     return state
 
@@ -290,3 +294,13 @@ def _check_consistency(state: EngineState, value: Decimal, r: _Reader, path: str
     if baseline != state.previous_equity:
         raise StateError(f"{path}.risk.daily_loss_baseline: {baseline} does not match the last "
                          f"recorded equity {state.previous_equity}")
+
+
+def _left_out(obj: Any, path: str) -> dict[str, dict[str, str]]:
+    ok = isinstance(obj, dict) and all(
+        isinstance(day, str) and isinstance(gaps, dict)
+        and all(isinstance(t, str) and isinstance(why, str) for t, why in gaps.items())
+        for day, gaps in obj.items())
+    if not ok:
+        raise StateError(f"{path}: expected {{day: {{ticker: reason}}}}")
+    return {day: dict(gaps) for day, gaps in obj.items()}

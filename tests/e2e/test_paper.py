@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 import subprocess
 import sys
@@ -214,3 +215,39 @@ def test_paper_trading_mode_runs_the_sessions_the_cli_runs(config, tmp_path):
     assert [d.day.isoformat() for d in outcome.days] == SESSIONS[:5]
     assert strategy.mode == "paper"
     assert latest_state(by_method) == latest_state(by_cli)
+
+
+def test_run_before_the_first_session_says_when_to_run(config, capsys):
+    assert paper(config, "--init", "--date", "2030-01-02") == 0
+    capsys.readouterr()
+    assert paper(config, "--run") == 0
+    out, err = capsys.readouterr()
+    out = " ".join(out.split())  # the console wraps long lines
+    assert "Nothing to run yet: the portfolio's first session is 2030-01-02" in out
+    assert "after it has closed" in out and "error" not in err
+
+
+def test_catch_up_shows_one_line_per_day_and_the_log_keeps_the_detail(config, tmp_path,
+                                                                      capsys):
+    assert paper(config, "--init", "--date", SESSIONS[0]) == 0
+    capsys.readouterr()
+    assert paper(config, "--run", "--date", SESSIONS[-1]) == 0
+    out, err = capsys.readouterr()
+    day_lines = [line for line in out.splitlines() if line[:10] in SESSIONS]
+    assert [line[:10] for line in day_lines] == SESSIONS
+    assert all("equity $" in line and "rejection(s)" in line for line in day_lines)
+    assert " rejected: " not in err and "BUY " not in err  # the terminal gets no detail
+    log = (tmp_path / "logs" / "momentum_strategy.log").read_text()
+    trades = re.findall(r"(?:BUY|SELL) \S+ (\S+) @ (\S+)", log)
+    assert trades  # the window trades, and the log has each fill...
+    for ticker, price in trades:  # ...with its price rounded for display only (R5.7)
+        digits = price.replace(".", "").lstrip("0")
+        assert len(digits) <= 8 if ticker.endswith("USD") else len(price.split(".")[1]) == 2
+
+
+def test_verbose_catch_up_shows_the_detail_on_the_terminal(config, capsys):
+    assert paper(config, "--init", "--date", SESSIONS[0]) == 0
+    capsys.readouterr()
+    assert cli.main(["paper", "--run", "--date", SESSIONS[3], "--config", str(config),
+                     "--verbose"]) == 0
+    assert "paper day " in capsys.readouterr().err

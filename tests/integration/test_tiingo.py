@@ -23,8 +23,9 @@ from momentum.core.errors import DataError
 from momentum.data.base import BAR_COLUMNS, MarketDataSource
 from momentum.data.market import Market
 from momentum.data.tiingo.cache import SqliteCache, cache_file
-from momentum.data.tiingo.client import (HOUR_S, MalformedResponse, PlanError, RateLimited,
-                                         RateLimiter, ServerUnavailable, TiingoAuthError,
+from momentum.data.tiingo.client import (HOUR_S, InvalidSeries, MalformedResponse, PlanError,
+                                         RateLimited, RateLimiter, ServerUnavailable,
+                                         TiingoAuthError,
                                          TiingoClient, UnknownTickerError, log_countdown,
                                          parse_crypto_rows, parse_daily_rows, parse_retry_after)
 from momentum.data.tiingo.source import TiingoSource
@@ -285,11 +286,24 @@ def test_client_connection_refused_is_fatal(fake, tiingo_fixtures):
                                   '[{"date": "yesterday", "open": 1, "high": 1, "low": 1, '
                                   '"close": 1, "volume": 1, "adjOpen": 1, "adjHigh": 1, '
                                   '"adjLow": 1, "adjClose": 1, "adjVolume": 1}]'])
-def test_client_malformed_body_is_malformed_response(server, fake, body):
+def test_client_malformed_body_is_retried_as_transient(server, fake, body):
     server.inject(Fault(body=body), path="/prices")
-    with pytest.raises(MalformedResponse):
+    client = make_client(server, fake)
+    assert len(client.daily_prices("AAPL", date(2020, 7, 1), date(2020, 7, 2))) == 2
+    assert server.count() == 2 and fake.sleeps == [1.0]  # a garbled answer is asked again
+    server.inject(Fault(body=body), path="/prices", times=3)
+    with pytest.raises(MalformedResponse) as info:
+        client.daily_prices("AAPL", date(2020, 7, 1), date(2020, 7, 2))
+    assert info.value.transient and not info.value.fatal and server.count() == 5
+
+
+def test_client_impossible_values_are_a_final_answer(server, fake):
+    row = {"date": "2020-07-01", "open": -1, "high": 1, "low": 1, "close": 1, "volume": 1,
+           "adjOpen": -1, "adjHigh": 1, "adjLow": 1, "adjClose": 1, "adjVolume": 1}
+    server.inject(Fault(body=json.dumps([row])), path="/prices")
+    with pytest.raises(InvalidSeries) as info:
         make_client(server, fake).daily_prices("AAPL", date(2020, 7, 1), date(2020, 7, 2))
-    assert server.count() == 1  # retrying a bad body would only spend budget
+    assert not info.value.transient and server.count() == 1  # validation failed: not retried
 
 
 def test_client_truncated_body_retries_then_succeeds_or_fails(server, fake):
@@ -410,8 +424,18 @@ def test_source_empty_list_is_unknown_ticker_and_run_goes_on(server, fake, tmp_p
     with pytest.raises(UnknownTickerError):
         source.bars("NOPEUSD")
     market = Market.load(source)
-    assert set(market.histories) == {"AAPL", "BTCUSD", "SPY", "MSFT"}  # MSFT works on retry
-    assert set(market.skipped) == {"NOPEUSD"}
+    assert set(market.histories) == {"AAPL", "BTCUSD", "SPY"}
+    assert set(market.skipped) == {"NOPEUSD", "MSFT"} and not market.unavailable  # permanent
+    assert server.count("/MSFT/") == 1 and server.count("/crypto/") == 1  # not asked again
+    # A final answer is remembered until the next close: the same day asks nothing again...
+    again = make_source(make_config(server, tmp_path, crypto=("BTCUSD", "NOPEUSD")), fake)
+    with pytest.raises(UnknownTickerError, match="asked again after the next close"):
+        again.bars("MSFT")
+    assert server.count("/MSFT/") == 1 and again.request_count == 0
+    # ...and the next day asks again (MSFT answers normally now).
+    later = make_source(make_config(server, tmp_path, crypto=("BTCUSD", "NOPEUSD")), fake,
+                        now=datetime(2020, 7, 20, 22, 0, tzinfo=UTC))
+    assert len(later.bars("MSFT")) > 200 and server.count("/MSFT/") == 2
 
 
 def test_source_bad_key_stops_market_load(server, fake, tmp_path):
@@ -570,6 +594,62 @@ def test_source_unknown_fundamentals_of_one_stock_leaves_it_without_cap(server, 
     server.reset_requests()
     make_source(cfg, fake, now=now).assets()
     assert server.count() == 0  # sectors and caps are kept for 30 days
+
+
+def test_source_fundamentals_failure_uses_cached_cap_and_reports_its_age(server, fake, tmp_path,
+                                                                          caplog):
+    server.fundamentals = True
+    server.alias_daily("PG")
+    server.alias_daily("CAT")
+    cfg = make_config(server, tmp_path, stocks=("PG", "CAT"), crypto=())
+    now = datetime(2020, 4, 1, 22, tzinfo=UTC)
+    first = {a.ticker: a.market_cap for a in make_source(cfg, fake, now=now).assets()}
+    fake.now += 31 * 86400  # past the 30-day TTL: sectors and caps are asked for again
+    server.inject(Fault(status=500, body="busy"), path="/fundamentals/PG/", times=99)
+    source = make_source(cfg, fake, now=now)
+    assets = {a.ticker: a for a in source.assets()}
+    assert assets["PG"].market_cap == first["PG"]  # the last cached value
+    assert "using the market cap cached 31.0 days ago" in caplog.text
+    assert assets["CAT"].market_cap is not None  # one failure does not switch fundamentals off
+    assert server.count("/fundamentals/CAT/") == 2 and not source._plan_lacks_fundamentals()
+    # Nothing cached: the cap is unknown for this run only, so the day is incomplete.
+    server.inject(Fault(status=500, body="busy"), path="/fundamentals/PG/", times=99)
+    cold = make_source(make_config(server, tmp_path / "cold", stocks=("PG", "CAT"), crypto=()),
+                       fake, now=now)
+    market = Market.load(cold)
+    assert market.unavailable == {"PG"} and "market cap is unknown this run" in market.skipped["PG"]
+    server._faults.clear()  # healed
+    later = make_source(make_config(server, tmp_path / "cold", stocks=("PG", "CAT"), crypto=()),
+                        fake, now=now)
+    assert {a.ticker: a.market_cap for a in later.assets()}["PG"] == first["PG"]  # asked again
+
+
+def test_source_plan_refusal_of_caps_switches_fundamentals_off(server, fake, tmp_path):
+    server.fundamentals = True
+    server.alias_daily("PG")
+    server.alias_daily("CAT")
+    server.inject(Fault(status=403, body='{"detail": "not in your plan"}'),
+                  path="/fundamentals/CAT/")
+    cfg = make_config(server, tmp_path, stocks=("PG", "CAT"), crypto=())
+    source = make_source(cfg, fake, now=datetime(2020, 4, 1, 22, tzinfo=UTC))
+    assets = {a.ticker: a for a in source.assets()}
+    assert assets["CAT"].market_cap is None and assets["PG"].market_cap is None  # not asked
+    assert server.count("/fundamentals/PG/") == 0 and source._plan_lacks_fundamentals()
+    assert not Market.load(source).unavailable  # a permanent answer does not block the day
+
+
+def test_source_ended_series_is_not_asked_again_the_same_day(server, fake, tmp_path):
+    server.daily["OLD"] = [r for r in server.daily["AAPL"] if r["date"][:10] <= "2020-06-30"]
+    cfg = make_config(server, tmp_path, stocks=("OLD",), crypto=())
+    assert make_source(cfg, fake).bars("OLD").index[-1] == pd.Timestamp("2020-06-30")
+    again = make_source(cfg, fake)  # the same day: the series ended, nothing to ask
+    assert again.estimate_requests() == 3  # connection test, sectors, SPY; none for OLD
+    assert len(again.bars("OLD")) > 200 and server.count("/OLD/") == 1
+    next_day = make_source(cfg, fake, now=datetime(2020, 7, 20, 22, 0, tzinfo=UTC))
+    next_day.bars("OLD")
+    assert server.count("/OLD/") == 2  # asked again after the next close
+    make_source(cfg, fake, now=datetime(2020, 7, 20, 22, 0, tzinfo=UTC)).bars("OLD")
+    assert server.count("/OLD/") == 2
 
 
 def test_source_without_fundamentals_falls_back_and_remembers(server, fake, tmp_path, caplog):

@@ -1,13 +1,17 @@
 """Tiingo REST client: auth header, timeouts, retries with backoff, a client-side request budget.
 
-    DataError
+    DataError                 permanent: never retried
     ├── TiingoAuthError      bad or missing API key (fatal: every request would fail)
     ├── PlanError            the plan does not include this endpoint, HTTP 403 (fatal for it)
     ├── UnknownTickerError   HTTP 404, or 200 with [] where data was expected
-    ├── MalformedResponse    not JSON, truncated, wrong shape, bad numbers or dates
-    └── DataUnavailable
+    ├── InvalidSeries        well-formed rows with impossible values (validation failed)
+    ├── MalformedResponse    transient: not JSON, truncated, wrong shape, bad numbers or dates
+    └── DataUnavailable      transient
         ├── RateLimited      HTTP 429 after retries, or the monthly symbol cap (200 plain text)
         └── ServerUnavailable connection error, timeout or 5xx after retries
+
+Transient failures (``DataError.transient``) are retried with backoff inside the request budget;
+a body is parsed inside the retry loop, so a garbled answer is asked again like a 500.
 
 ``fatal`` on an error tells ``Market.load`` to stop instead of skipping the asset. The API key
 travels only in the ``Authorization: Token`` header; it is masked in every message and log line,
@@ -19,7 +23,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -33,13 +37,15 @@ from momentum.core.errors import DataError
 from momentum.core.safeload import safe_json
 from momentum.data.tiingo.limits import (DAY_S, HOUR_S, Clock, RateLimiter, Sleep, WaitCallback,
                                          format_duration, log_countdown, parse_retry_after)
-from momentum.data.tiingo.parse import (MalformedResponse, PlanError, PriceRow, RateLimited,
+from momentum.data.tiingo.parse import (InvalidSeries, MalformedResponse, PlanError, PriceRow,
+                                        RateLimited,
                                         ServerUnavailable, TiingoAuthError, UnknownTickerError,
                                         _by_ticker, _expect_list, _number, _parse_date, _snippet,
                                         parse_crypto_rows, parse_daily_rows)
 
 # Re-exported: callers import the client's whole vocabulary from momentum.data.tiingo.client.
 __all__ = ["TiingoClient", "RateLimiter", "PriceRow", "TiingoAuthError", "PlanError",
+           "InvalidSeries",
            "UnknownTickerError", "MalformedResponse", "RateLimited", "ServerUnavailable",
            "parse_daily_rows", "parse_crypto_rows", "parse_retry_after", "log_countdown",
            "format_duration", "HOUR_S", "DAY_S", "Sleep", "Clock", "WaitCallback",
@@ -53,6 +59,7 @@ CRYPTO_ROW_CAP = 5000        # Tiingo truncates long crypto answers near 5,001 b
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _SYMBOL_CAP = re.compile(r"symbol look ?up|run over your \d+ symbol", re.I)
 _AUTH_WORDS = re.compile(r"token|authenticat|credential|api key", re.I)
+_DROPPED = re.compile(r"reset by peer|connection aborted|remote end closed", re.I)
 
 
 
@@ -94,10 +101,7 @@ class TiingoClient:
     # ------------------------------------------------------------------ endpoints
     def test_connection(self) -> str:
         """Check the server and the key with GET /api/test; return Tiingo's message."""
-        data = self._get("/api/test", None, "the connection test")
-        if not isinstance(data, dict) or "message" not in data:
-            raise MalformedResponse(f"the connection test: unexpected answer {_snippet(data)}")
-        return str(data["message"])
+        return self._get("/api/test", None, "the connection test", parse=_test_message)
 
     def daily_prices(self, ticker: str, start: date, end: date) -> list[PriceRow]:
         """Daily stock/ETF rows with start <= date <= end, oldest first ([] = none in range)."""
@@ -105,17 +109,15 @@ class TiingoClient:
         params = {"startDate": start.isoformat(), "endDate": end.isoformat(),
                   "resampleFreq": "daily", "format": "json"}
         what = f"daily prices of {symbol}"
-        data = self._get(f"/tiingo/daily/{quote(symbol, safe='')}/prices", params, what, symbol)
-        return parse_daily_rows(_expect_list(data, what), what)
+        return self._get(f"/tiingo/daily/{quote(symbol, safe='')}/prices", params, what, symbol,
+                         parse=lambda data: parse_daily_rows(_expect_list(data, what), what))
 
     def ticker_meta(self, ticker: str) -> dict[str, Any]:
         """Metadata of one stock/ETF: name, exchangeCode, startDate, endDate."""
         symbol = tiingo_symbol(ticker)
         what = f"metadata of {symbol}"
-        data = self._get(f"/tiingo/daily/{quote(symbol, safe='')}", None, what, symbol)
-        if not isinstance(data, dict):
-            raise MalformedResponse(f"{what}: expected a JSON object, got {_snippet(data)}")
-        return data
+        return self._get(f"/tiingo/daily/{quote(symbol, safe='')}", None, what, symbol,
+                         parse=lambda data: _expect_object(data, what))
 
     def crypto_prices(self, tickers: Sequence[str], start: date, end: date
                       ) -> dict[str, list[PriceRow]]:
@@ -152,24 +154,17 @@ class TiingoClient:
         what = f"crypto prices of {','.join(s.upper() for s in symbols)}"
         params = {"tickers": ",".join(symbols), "startDate": start.isoformat(),
                   "endDate": end.isoformat(), "resampleFreq": "1day"}
-        data = _expect_list(self._get("/tiingo/crypto/prices", params, what), what)
-        out: dict[str, list[PriceRow]] = {}
-        for item in data:
-            if not isinstance(item, dict) or not isinstance(item.get("ticker"), str):
-                raise MalformedResponse(f"{what}: expected one object per pair, "
-                                        f"got {_snippet(item)}")
-            symbol = item["ticker"].lower()
-            rows = _expect_list(item.get("priceData"), f"{what}: priceData of {symbol}")
-            out[symbol] = parse_crypto_rows(rows, f"crypto prices of {symbol.upper()}")
-        return out
+        return self._get("/tiingo/crypto/prices", params, what,
+                         parse=lambda data: _parse_crypto_answer(data, what))
 
     def fundamentals_meta(self, tickers: Sequence[str]) -> dict[str, dict[str, Any]]:
         """Fundamentals metadata (sector, industry, ...) by upper-case ticker; a paid add-on."""
         symbols = [tiingo_symbol(t) for t in tickers]
         what = "fundamentals metadata"
         params = {"tickers": ",".join(symbols), "format": "json"}
-        data = _expect_list(self._get("/tiingo/fundamentals/meta", params, what), what)
-        return {k.upper(): v for k, v in _by_ticker(data, what).items()}
+        data = self._get("/tiingo/fundamentals/meta", params, what,
+                         parse=lambda data: _by_ticker(_expect_list(data, what), what))
+        return {k.upper(): v for k, v in data.items()}
 
     def market_caps(self, ticker: str, start: date, end: date) -> list[tuple[date, float]]:
         """Daily market cap in dollars from the fundamentals add-on, oldest first."""
@@ -177,24 +172,23 @@ class TiingoClient:
         what = f"daily fundamentals of {symbol}"
         params = {"startDate": start.isoformat(), "endDate": end.isoformat(), "format": "json"}
         path = f"/tiingo/fundamentals/{quote(symbol, safe='')}/daily"
-        data = _expect_list(self._get(path, params, what, symbol), what)
-        out = []
-        for item in data:
-            if isinstance(item, dict) and item.get("marketCap") is not None:
-                out.append((_parse_date(item.get("date"), what),
-                            _number(item, "marketCap", what)))
-        return sorted(out)
+        return self._get(path, params, what, symbol,
+                         parse=lambda data: _parse_caps(_expect_list(data, what), what))
 
     # ------------------------------------------------------------------ transport
     def _get(self, path: str, params: dict[str, str] | None, what: str,
-             ticker: str | None = None) -> Any:
+             ticker: str | None = None, parse: Callable[[Any], Any] = lambda data: data) -> Any:
         url = self._base + path
         for attempt in range(self._max_retries + 1):
             outcome = self._attempt(url, params, what, attempt)
             if isinstance(outcome, requests.Response):
-                data = self._decode(outcome, what, ticker)
-                self._failures_in_row = 0
-                return data
+                try:
+                    data = parse(self._decode(outcome, what, ticker))
+                except MalformedResponse as exc:  # garbled or cut short: ask again (transient)
+                    outcome = exc, self._backoff * 2 ** attempt
+                else:
+                    self._failures_in_row = 0
+                    return data
             error, delay = outcome
             if attempt == self._max_retries or delay is None:
                 self._failures_in_row += 1
@@ -229,6 +223,9 @@ class TiingoClient:
             return MalformedResponse(f"{what}: the response was cut off before its end "
                                      "(truncated body); try again later")
         host = self._base.split("://", 1)[-1]
+        if _DROPPED.search(str(exc)):  # connected, then cut off: the server, not the address
+            return ServerUnavailable(f"{what}: {host} dropped the connection (reset before an "
+                                     "answer); try again later")
         return ServerUnavailable(f"{what}: cannot connect to {host} ({type(exc).__name__}); "
                                  "check the network and tiingo_base_url", fatal=True)
 
@@ -311,3 +308,34 @@ def tiingo_symbol(ticker: str) -> str:
 def crypto_symbol(ticker: str) -> str:
     """Validate a crypto pair and write it Tiingo's way: one lower-case word (BTCUSD -> btcusd)."""
     return validate_ticker(ticker).lower()
+
+
+def _test_message(data: Any) -> str:
+    if not isinstance(data, dict) or "message" not in data:
+        raise MalformedResponse(f"the connection test: unexpected answer {_snippet(data)}")
+    return str(data["message"])
+
+
+def _expect_object(data: Any, what: str) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise MalformedResponse(f"{what}: expected a JSON object, got {_snippet(data)}")
+    return data
+
+
+def _parse_crypto_answer(data: Any, what: str) -> dict[str, list[PriceRow]]:
+    out: dict[str, list[PriceRow]] = {}
+    for item in _expect_list(data, what):
+        if not isinstance(item, dict) or not isinstance(item.get("ticker"), str):
+            raise MalformedResponse(f"{what}: expected one object per pair, got {_snippet(item)}")
+        symbol = item["ticker"].lower()
+        rows = _expect_list(item.get("priceData"), f"{what}: priceData of {symbol}")
+        out[symbol] = parse_crypto_rows(rows, f"crypto prices of {symbol.upper()}")
+    return out
+
+
+def _parse_caps(data: list[Any], what: str) -> list[tuple[date, float]]:
+    out = []
+    for item in data:
+        if isinstance(item, dict) and item.get("marketCap") is not None:
+            out.append((_parse_date(item.get("date"), what), _number(item, "marketCap", what)))
+    return sorted(out)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any, NamedTuple
 
-from momentum.core.errors import DataError, DataUnavailable
+from momentum.core.errors import DataError, DataUnavailable, ExitCode
 
 logger = logging.getLogger("momentum.data.tiingo.client")
 
@@ -38,7 +38,15 @@ class UnknownTickerError(DataError):
 
 
 class MalformedResponse(DataError):
-    """A response body that is not what the endpoint returns: never cached."""
+    """A body that is not JSON, is cut short or has the wrong shape: retried, never cached."""
+
+    fatal = False
+    transient = True  # a proxy or an overloaded server garbles answers; the next one is fine
+    exit_code = ExitCode.TRY_LATER
+
+
+class InvalidSeries(DataError):
+    """Well-formed rows with impossible values: a final answer, the asset is left out."""
 
     fatal = False
 
@@ -121,6 +129,10 @@ _PRICE_KEYS = ("open", "high", "low", "close")
 
 def _complete_rows(data: list[Any], keys: Sequence[str], what: str) -> list[dict[str, Any]]:
     good = [r for r in data if isinstance(r, dict) and all(r.get(k) is not None for k in keys)]
+    if data and not good:
+        # Not one usable row: the answer has the wrong shape, it is not a series with gaps.
+        raise MalformedResponse(f"{what}: expected rows with {', '.join(keys)}, got "
+                                f"{_snippet(data[0])}; try again later")
     if len(good) < len(data):
         # Tiingo leaves fields null on some fresh rows; one such row must not cost the ticker.
         logger.warning("%s: skipped %d incomplete row(s)", what, len(data) - len(good))
@@ -131,7 +143,7 @@ def _checked(rows: list[PriceRow], what: str) -> list[PriceRow]:
     for row in rows:
         if min(row[1:5] + row[6:10]) <= 0 or min(row.volume, row.adj_volume) < 0 \
                 or row.split_factor <= 0:
-            raise MalformedResponse(f"{what}: impossible values on {row.day}: {tuple(row)[1:]}")
+            raise InvalidSeries(f"{what}: impossible values on {row.day}: {tuple(row)[1:]}")
     return sorted({row.day: row for row in rows}.values())  # one row per day, oldest first
 
 

@@ -14,31 +14,29 @@ more request for that ticker's whole adjusted history. ``bars`` always returns t
 """
 from __future__ import annotations
 
-import csv
 import logging
 import math
 import time
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import requests
 
 from momentum.core.calendar import completed_through, nyse_sessions
-from momentum.core.config import DEFAULT_CONFIG_PATH, StrategyConfig, UniverseConfig
+from momentum.core.config import StrategyConfig
 from momentum.core.domain import Asset, AssetType, validate_ticker
-from momentum.core.errors import ConfigError, DataError, DataUnavailable, TickerError
-from momentum.data.base import BAR_COLUMNS, empty_bars, slice_bars
+from momentum.core.errors import ConfigError, DataError, DataUnavailable
+from momentum.data.base import slice_bars
 from momentum.data.tiingo.cache import TiingoCache, open_cache
-from momentum.data.tiingo.client import (CRYPTO_BATCH, DAY_S, Clock, MalformedResponse, PriceRow,
+from momentum.data.tiingo.client import (CRYPTO_BATCH, DAY_S, Clock, PriceRow,
                                          RateLimiter, Sleep, TiingoAuthError, TiingoClient,
-                                         UnknownTickerError, WaitCallback, log_countdown)
+                                         UnknownTickerError, WaitCallback, format_duration,
+                                         log_countdown)
+from momentum.data.tiingo.rows import needs_full_refetch, rows_to_frame
+from momentum.data.tiingo.universe import Listing, load_universe
 
 logger = logging.getLogger(__name__)
 
-BENCHMARK = "SPY"
 SECTORS_TTL_S = 30 * DAY_S       # sectors rarely change; a month keeps warm runs request-free
 NO_PLAN_TTL_S = 7 * DAY_S        # ask again weekly in case the user bought the add-on
 CAP_LOOKBACK_DAYS = 14
@@ -46,18 +44,7 @@ CAP_LOOKBACK_DAYS = 14
 GICS_SECTOR = {"Technology": "Information Technology", "Healthcare": "Health Care",
                "Financial Services": "Financials", "Consumer Cyclical": "Consumer Discretionary",
                "Consumer Defensive": "Consumer Staples", "Basic Materials": "Materials"}
-_UNIVERSE_HEADER = ("ticker", "asset_type", "sector", "market_cap")
 _STOCKLIKE = (AssetType.STOCK, AssetType.ETF)
-
-
-@dataclass(frozen=True, slots=True)
-class Listing:
-    """One universe entry before Tiingo's fundamentals fill in what it lacks."""
-
-    ticker: str
-    asset_type: AssetType
-    sector: str | None = None
-    market_cap: float | None = None
 
 
 class TiingoSource:
@@ -101,6 +88,7 @@ class TiingoSource:
                               on_record=cache.record_request)
         client = TiingoClient(api.tiingo_api_key, api.tiingo_base_url, session,
                               timeout_seconds=api.timeout_seconds, max_retries=api.max_retries,
+                              backoff_seconds=api.backoff_seconds,
                               limiter=limiter, sleep=sleep, clock=clock, on_wait=on_wait)
         return cls(client, cache, listings, history_start=data.history_start, now=now, clock=clock)
 
@@ -129,7 +117,7 @@ class TiingoSource:
         if listing is None:
             raise DataError(f"unknown ticker {ticker!r}: not in the Tiingo universe; add it to "
                             "data.universe.stocks/crypto or the universe file")
-        if symbol not in self._frames:
+        if symbol not in self._frames and symbol not in self._errors:
             if listing.asset_type is AssetType.CRYPTO:
                 self._sync_crypto()
             else:
@@ -195,8 +183,7 @@ class TiingoSource:
         try:
             meta = self.client.fundamentals_meta(stocks)
         except DataError as exc:
-            self._fundamentals_failed(exc)
-            return {}
+            return self._sectors_failed(exc, stocks)
         sectors = {t: _gics(m.get("sector")) for t, m in meta.items() if _gics(m.get("sector"))}
         self._cache.put_meta("fundamentals_sectors", {"tickers": stocks, "sectors": sectors},
                              self._clock())
@@ -205,17 +192,33 @@ class TiingoSource:
                     "universe file or 'Unknown'", len(sectors), len(stocks))
         return sectors
 
-    def _fundamentals_failed(self, exc: DataError) -> None:
-        if isinstance(exc, TiingoAuthError) or (isinstance(exc, DataUnavailable) and exc.fatal):
+    def _sectors_failed(self, exc: DataError, stocks: list[str]) -> dict[str, str]:
+        if not self._transient_fundamentals(exc):
+            return {}
+        stored = self._cache.get_meta("fundamentals_sectors")
+        if stored is not None and set(stocks) <= set(stored[0]["tickers"]):
+            logger.warning("Tiingo fundamentals failed (%s); using the sectors cached %s ago",
+                           exc, _age(self._clock() - stored[1]))
+            self._fundamentals_ok = True
+            return stored[0]["sectors"]
+        # No sector to fall back on: a stock whose sector is not in the file is unknown this run.
+        for ticker in stocks:
+            if self._listings[ticker].sector is None:
+                self._errors[ticker] = _FundamentalsGap(f"its sector is unknown this run: {exc}")
+        return {}
+
+    def _transient_fundamentals(self, exc: DataError) -> bool:
+        """True for a transient failure (fall back); a permanent refusal switches them off."""
+        if isinstance(exc, TiingoAuthError) or getattr(exc, "fatal", False) and exc.transient:
             raise exc  # a bad key or a down server stops the run; a missing add-on does not
-        if isinstance(exc, (DataUnavailable, MalformedResponse)):
-            logger.warning("Tiingo fundamentals failed (%s); sectors and market caps come from "
-                           "the universe file this run", exc)
-            return
+        if exc.transient:
+            return True
         # 403 (plan), 400 or 404: the add-on is not part of this plan; remember that for a week.
         self._cache.put_meta("fundamentals_unavailable", {"why": str(exc)}, self._clock())
+        self._fundamentals_ok = False
         logger.info("Tiingo fundamentals are not in this plan, so sectors and market caps come "
                     "from data.universe.file or config (%s)", exc)
+        return False
 
     def _caps_to_fetch(self) -> list[str]:
         if self._fresh_meta("fundamentals_sectors", SECTORS_TTL_S) is None:
@@ -235,12 +238,21 @@ class TiingoSource:
         except UnknownTickerError:
             caps = []  # no fundamentals for this one ticker: no cap, so not eligible (R1.3)
         except DataError as exc:
-            self._fundamentals_ok = False  # one refusal is enough: do not ask for every stock
-            self._fundamentals_failed(exc)
-            return None
+            return self._cap_failed(ticker, exc)
         cap = caps[-1][1] if caps else None
         self._cache.put_meta(f"market_cap:{ticker}", {"cap": cap}, self._clock())
         return cap
+
+    def _cap_failed(self, ticker: str, exc: DataError) -> float | None:
+        if not self._transient_fundamentals(exc):
+            return None  # switched off: the other stocks are not asked either
+        stored = self._cache.get_meta(f"market_cap:{ticker}")
+        if stored is not None:
+            logger.warning("%s: Tiingo fundamentals failed (%s); using the market cap cached %s "
+                           "ago", ticker, exc, _age(self._clock() - stored[1]))
+            return stored[0]["cap"]
+        self._errors[ticker] = _FundamentalsGap(f"its market cap is unknown this run: {exc}")
+        return None
 
     # ------------------------------------------------------------------ stocks
     def _last_cached_day(self, ticker: str) -> date | None:
@@ -253,11 +265,60 @@ class TiingoSource:
 
     def _stock_behind(self, ticker: str) -> bool:
         last = self._last_cached_day(ticker)
+        if last is not None and self._checked_today(ticker):
+            return False  # asked at this cutoff already and the series had ended
         # Up to date when no NYSE session lies between the last cached bar and the cutoff.
-        return last is None or bool(nyse_sessions(last + timedelta(days=1),
-                                                  self._cutoff[AssetType.STOCK]))
+        return last is None or bool(self._missing_days(ticker, last))
 
+    def _missing_days(self, ticker: str, last: date) -> list[date]:
+        cutoff = self._cutoff[self._listings[ticker].asset_type]
+        if self._listings[ticker].asset_type is AssetType.CRYPTO:
+            return [last + timedelta(days=n) for n in range(1, (cutoff - last).days + 1)]
+        return nyse_sessions(last + timedelta(days=1), cutoff)
+
+    # ------------------------------------------------------------------ final answers
+    def _checked_today(self, ticker: str) -> bool:
+        stored = self._cache.get_meta(f"checked:{ticker}")
+        cutoff = self._cutoff[self._listings[ticker].asset_type]
+        return stored is not None and stored[0]["through"] == cutoff.isoformat()
+
+    def _remember_check(self, ticker: str) -> None:
+        """Remember a series that lags by 2+ days: it ended; ask again after the next close."""
+        last = self._last_cached_day(ticker)
+        # One missing day may be Tiingo publishing late, so that is asked again on every run.
+        if last is not None and len(self._missing_days(ticker, last)) >= 2:
+            cutoff = self._cutoff[self._listings[ticker].asset_type]
+            self._cache.put_meta(f"checked:{ticker}", {"through": cutoff.isoformat(),
+                                                       "last_day": last.isoformat()},
+                                 self._clock())
+
+    def _known_unknown(self, ticker: str) -> UnknownTickerError | None:
+        stored = self._cache.get_meta(f"unknown:{ticker}")
+        cutoff = self._cutoff[self._listings[ticker].asset_type]
+        if stored is None or stored[0]["through"] != cutoff.isoformat():
+            return None
+        return UnknownTickerError(f"{stored[0]['why']} (answered {_age(self._clock() - stored[1])}"
+                                  " ago; asked again after the next close)")
+
+    def _remember_unknown(self, ticker: str, exc: UnknownTickerError) -> None:
+        cutoff = self._cutoff[self._listings[ticker].asset_type]
+        self._cache.put_meta(f"unknown:{ticker}", {"through": cutoff.isoformat(),
+                                                   "why": str(exc)}, self._clock())
+
+    # ------------------------------------------------------------------ stocks
     def _sync_stock(self, ticker: str) -> list[PriceRow]:
+        known = self._known_unknown(ticker)
+        if known is not None:
+            raise known
+        try:
+            rows = self._fetch_stock(ticker)
+        except UnknownTickerError as exc:
+            self._remember_unknown(ticker, exc)
+            raise
+        self._remember_check(ticker)
+        return rows
+
+    def _fetch_stock(self, ticker: str) -> list[PriceRow]:
         last = self._last_cached_day(ticker)
         if last is None:
             return self._download_stock(ticker)
@@ -291,6 +352,8 @@ class TiingoSource:
         last = self._last_cached_day(ticker)
         if last is None:
             return self._history_start
+        if self._checked_today(ticker):
+            return None  # asked at this cutoff already and the series had ended
         # Refetch the last cached day too: Tiingo may still revise the newest bar.
         return last if last < self._cutoff[AssetType.CRYPTO] else None
 
@@ -298,6 +361,10 @@ class TiingoSource:
         """Bring every pending crypto pair up to date with one request per 100 pairs."""
         pending = [t for t, x in sorted(self._listings.items()) if x.asset_type is
                    AssetType.CRYPTO and t not in self._frames and t not in self._errors]
+        for ticker in pending:
+            if (known := self._known_unknown(ticker)) is not None:
+                self._errors[ticker] = known
+        pending = [t for t in pending if t not in self._errors]
         starts = {t: self._crypto_start(t) for t in pending}
         todo = [t for t in pending if starts[t] is not None]
         fetched: dict[str, list[PriceRow]] = {}
@@ -315,8 +382,11 @@ class TiingoSource:
             try:
                 rows = self._store_crypto(ticker, fetched.get(ticker.lower()))
             except DataError as exc:
+                if isinstance(exc, UnknownTickerError):
+                    self._remember_unknown(ticker, exc)
                 self._errors[ticker] = exc
                 continue
+            self._remember_check(ticker)
             self._frames[ticker] = self._frame(ticker, rows)
 
     def _store_crypto(self, ticker: str, fetched: list[PriceRow] | None) -> list[PriceRow]:
@@ -342,33 +412,14 @@ class TiingoSource:
                              start=self._history_start, end=self._cutoff[asset_type])
 
 
-def needs_full_refetch(last_cached: PriceRow, fresh: list[PriceRow]) -> bool:
-    """True when the adjusted history must be downloaded again (Tiingo rewrites it, pitfall 1).
+class _FundamentalsGap(DataUnavailable):
+    """A market cap or sector missing after transient failures, with nothing cached."""
 
-    That is when a new row carries a dividend or a split factor != 1, or the overlapping last
-    cached day now has another dividend/split or another adjustment factor adjClose/close.
-    """
-    for row in fresh:
-        if row.day > last_cached.day and (row.div_cash != 0 or row.split_factor != 1):
-            return True
-        if row.day == last_cached.day and (
-                row.div_cash != last_cached.div_cash
-                or row.split_factor != last_cached.split_factor
-                or not math.isclose(row.adj_close / row.close,
-                                    last_cached.adj_close / last_cached.close, rel_tol=1e-6)):
-            return True
-    return False
+    fatal = False
 
 
-def rows_to_frame(rows: list[PriceRow], adjusted: bool, start: date, end: date) -> pd.DataFrame:
-    """Bars in the momentum.data.base shape: adjusted OHLCV for stocks (R1.1), raw for crypto."""
-    if not rows:
-        return empty_bars()
-    fields = (slice(6, 11) if adjusted else slice(1, 6))
-    values = np.array([row[fields] for row in rows], dtype=np.float64)
-    index = pd.DatetimeIndex(pd.to_datetime([r.day.isoformat() for r in rows], format="%Y-%m-%d"),
-                             name="date")
-    return slice_bars(pd.DataFrame(values, index=index, columns=list(BAR_COLUMNS)), start, end)
+def _age(seconds: float) -> str:
+    return f"{seconds / DAY_S:.1f} days" if seconds >= DAY_S else format_duration(seconds)
 
 
 def _gics(sector: object) -> str | None:
@@ -376,70 +427,3 @@ def _gics(sector: object) -> str | None:
     if not isinstance(sector, str) or not sector.strip() or "not available" in sector.lower():
         return None
     return GICS_SECTOR.get(sector.strip(), sector.strip())
-
-
-# ---------------------------------------------------------------------- universe
-
-
-def load_universe(cfg: UniverseConfig) -> list[Listing]:
-    """The tickers to trade: the universe file's rows, config lists, and SPY with stocks."""
-    listings = _read_universe_file(_universe_path(cfg.file)) if cfg.file else {}
-    for tickers, asset_type in ((cfg.stocks, AssetType.STOCK), (cfg.crypto, AssetType.CRYPTO)):
-        for ticker in tickers:
-            known = listings.setdefault(ticker, Listing(ticker, asset_type))
-            if known.asset_type is not asset_type:
-                raise ConfigError(f"data.universe: {ticker} is listed as {asset_type.value} but "
-                                  f"is {known.asset_type.value} in {cfg.file}; keep one type")
-    if not listings:
-        raise ConfigError("data.universe is empty: list tickers under data.universe.stocks / "
-                          "crypto or set data.universe.file (e.g. config/universe.csv)")
-    if any(x.asset_type is AssetType.STOCK for x in listings.values()):
-        listings.setdefault(BENCHMARK, Listing(BENCHMARK, AssetType.ETF, "ETF"))
-    return [listings[t] for t in sorted(listings)]
-
-
-def _universe_path(name: str) -> Path:
-    path = Path(name)
-    if not path.is_absolute() and not path.exists():
-        beside_repo = DEFAULT_CONFIG_PATH.parent.parent / path  # config/universe.csv from anywhere
-        if beside_repo.exists():
-            return beside_repo
-    return path
-
-
-def _read_universe_file(path: Path) -> dict[str, Listing]:
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the universe file ({exc.strerror}); fix "
-                          "data.universe.file") from None
-    rows = [(n, line) for n, line in enumerate(text.splitlines(), 1)
-            if line.strip() and not line.lstrip().startswith("#")]
-    if not rows or tuple(c.strip() for c in rows[0][1].split(",")) != _UNIVERSE_HEADER:
-        raise ConfigError(f"{path}: the first line that is not a comment must be the header "
-                          f"'{','.join(_UNIVERSE_HEADER)}'")
-    out: dict[str, Listing] = {}
-    for n, line in rows[1:]:
-        listing = _parse_listing(f"{path}: line {n}", next(csv.reader([line])))
-        if listing.ticker in out:
-            raise ConfigError(f"{path}: line {n}: duplicate ticker {listing.ticker}; keep one row")
-        out[listing.ticker] = listing
-    return out
-
-
-def _parse_listing(where: str, fields: list[str]) -> Listing:
-    if len(fields) != len(_UNIVERSE_HEADER):
-        raise ConfigError(f"{where}: {len(fields)} fields; expected {','.join(_UNIVERSE_HEADER)}")
-    ticker, kind, sector, cap = (f.strip() for f in fields)
-    try:
-        symbol, asset_type = validate_ticker(ticker), AssetType(kind)
-    except (TickerError, ValueError) as exc:
-        raise ConfigError(f"{where}: {exc}; asset_type is stock, crypto or etf") from None
-    try:
-        market_cap = float(cap) if cap else None
-    except ValueError:
-        market_cap = math.nan
-    if market_cap is not None and not (math.isfinite(market_cap) and market_cap >= 0):
-        raise ConfigError(f"{where}: market_cap {cap!r} of {symbol} is not a number of dollars; "
-                          "write digits like 2500000000000, or leave it empty")
-    return Listing(symbol, asset_type, sector or None, market_cap)
