@@ -42,6 +42,7 @@ from momentum.rules.metrics import summarize
 from momentum.rules.scanner import ScanResult, held_scores
 from momentum.run.backtester import BacktestResult, run_backtest
 from momentum.run.engine import EngineState, Rules, decide_entries, process_bars, run_day
+from momentum.run.kill_switch import DEFAULT_REASON, HaltChange, halt, resume
 from momentum.run.paper import PaperRunOutcome, PaperTrader, require_session_data
 from momentum.run.state import PaperMeta, StateStore
 
@@ -279,6 +280,19 @@ class MomentumStrategy:
         self.mode = "paper"
         return self.paper_run(target, from_snapshot)
 
+    def paper_halt(self, reason: str, flatten: bool) -> HaltChange:
+        """Kill switch: no new entries from the next run on; `flatten` also exits every position."""
+        at = self.clock.now().isoformat(timespec="seconds")
+        with self.store.lock():
+            return self.paper.amend(lambda state: halt(state, at, reason, flatten),
+                                    self.clock.now())
+
+    def paper_resume(self) -> HaltChange | None:
+        """Lift the kill switch: entries are allowed again from the next run on."""
+        at = self.clock.now().isoformat(timespec="seconds")
+        with self.store.lock():
+            return self.paper.amend(lambda state: resume(state, at), self.clock.now())
+
     def paper_export(self, out_dir: Path) -> list[Path]:
         """Write the paper portfolio's trades/equity/rejections CSV in the backtest's format."""
         return write_trade_files(self.paper.load().engine, out_dir)
@@ -391,12 +405,22 @@ def _add_paper(sub: argparse._SubParsersAction) -> None:
     action.add_argument("--export", metavar="DIR",
                         help="write trades.csv, equity.csv and rejections.csv in the backtest's "
                              "format to DIR")
+    action.add_argument("--halt", action="store_true",
+                        help="kill switch: cancel pending entry orders now and take no new entry "
+                             "from the next run on (saved in the state; --resume lifts it)")
+    action.add_argument("--resume", action="store_true",
+                        help="lift the kill switch: entries are allowed again from the next run")
     p.add_argument("--date", type=iso_date, metavar="YYYY-MM-DD",
                    help="--init: the first session of the portfolio (default: today); --run: the "
                         "last session to run (default: the latest completed session)")
     p.add_argument("--capital", type=positive_amount, metavar="N",
                    help="--init: starting cash (default: risk.initial_capital of the config)")
     p.add_argument("--force", action="store_true", help="--init: replace an existing portfolio")
+    p.add_argument("--flatten", action="store_true",
+                   help="--halt: also sell every position at its next open (exit reason "
+                        "kill_switch)")
+    p.add_argument("--reason", metavar="TEXT",
+                   help="--halt: why, kept in the state and shown in the reports")
     p.add_argument("--from-snapshot", metavar="FILE",
                    help="--run: resume from this snapshot instead of the latest (after a corrupt "
                         "file; the error message names the one to use)")
@@ -437,7 +461,8 @@ def cmd_analyze_trade(args: argparse.Namespace) -> int:
 
 def cmd_paper(args: argparse.Namespace) -> int:
     for flag, allowed in (("capital", args.init), ("force", args.init),
-                          ("from_snapshot", args.run), ("date", args.init or args.run)):
+                          ("from_snapshot", args.run), ("date", args.init or args.run),
+                          ("flatten", args.halt), ("reason", args.halt)):
         if getattr(args, flag) not in (None, False) and not allowed:
             raise ConfigError(f"--{flag.replace('_', '-')} does not apply here; see "
                               f"`python main.py paper --help`")
@@ -452,6 +477,9 @@ def cmd_paper(args: argparse.Namespace) -> int:
     if args.export:
         paths = strategy.paper_export(Path(args.export))
         console.print("Wrote " + ", ".join(str(p) for p in paths))
+        return ExitCode.OK
+    if args.halt or args.resume:
+        console.print(_halt_text(strategy, args))
         return ExitCode.OK
     if args.report:
         saved = strategy.paper.load()
@@ -472,6 +500,27 @@ def cmd_paper(args: argparse.Namespace) -> int:
                       f"{strategy.config.logging.report_dir}")
     strategy.report_requests()
     return ExitCode.OK
+
+
+def _halt_text(strategy: MomentumStrategy, args: argparse.Namespace) -> str:
+    if args.resume:
+        change = strategy.paper_resume()
+        if change is None:
+            return "Trading was not halted; nothing changed."
+        return (f"Kill switch lifted ({change.halt.resumed_at}): entries are allowed again from "
+                f"the next `paper --run`.")
+    change = strategy.paper_halt(args.reason or DEFAULT_REASON, args.flatten)
+    since = f"HALTED since {change.halt.halted_at} ({change.halt.reason})"
+    if not change.changed:
+        return f"Already {since}; nothing changed. `paper --resume` lifts it."
+    lines = [f"{since}: no new entry from the next `paper --run` on."]
+    if change.cancelled:
+        lines.append("Cancelled pending entries: " + ", ".join(change.cancelled))
+    if change.flattened:
+        lines.append("Market exits queued for the next open (kill_switch): "
+                     + ", ".join(change.flattened))
+    lines.append("`python main.py paper --resume` lifts it.")
+    return "\n".join(lines)
 
 
 def make_strategy(args: argparse.Namespace, mode: str) -> MomentumStrategy:
