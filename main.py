@@ -5,6 +5,8 @@
     python main.py paper --init | --run | --report | --export DIR
                                                           paper trading, one saved day at a time
     python main.py analyze-trade TICKER [--date D]        why the strategy would or would not trade
+    python main.py preflight [--skip-tests]               the deployment checklist, checked
+    python main.py alerts --test                          a test alert on every configured channel
 
 Run `python main.py <command> --help` for the options of each command.
 """
@@ -343,6 +345,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_backtest(sub)
     _add_paper(sub)
     _add_analyze(sub)
+    _add_preflight(sub)
+    _add_alerts(sub)
     return parser
 
 
@@ -450,6 +454,81 @@ def _add_analyze(sub: argparse._SubParsersAction) -> None:
                    help="the paper portfolio to analyse against (default: logging.snapshot_dir)")
     _add_common(p)
     p.set_defaults(handler=cmd_analyze_trade)
+
+
+def _add_preflight(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "preflight", help="check every item of DEPLOYMENT_CHECKLIST.md a program can check",
+        description="Run the deployment checks and print one line each (pass / fail / n/a, the "
+                    "reason and the fix): the test suites, the backtest's Sharpe, the paper "
+                    "record against its backtest, the API key, logging, alerts, the dashboard, "
+                    "the scheduler, the state round trip, the docs, and the paper-trading "
+                    "requirements read from the saved portfolio.",
+        epilog="Exit code 0 only when every check passes (n/a counts as a pass); a check not "
+               "run (--skip-tests) or failed gives 2.")
+    p.add_argument("--skip-tests", action="store_true",
+                   help="do not run the test suites (reported as not run: the exit is not 0)")
+    p.add_argument("--only", metavar="NAMES",
+                   help="run only these checks, comma-separated (e.g. api_key,alerts)")
+    p.add_argument("--start", type=iso_date, metavar="YYYY-MM-DD",
+                   help="first day of the backtest check (default: 3 years before --end)")
+    p.add_argument("--end", type=iso_date, metavar="YYYY-MM-DD",
+                   help="last day of the backtest check (default: yesterday in New York)")
+    p.add_argument("--state-dir", metavar="DIR",
+                   help="the paper portfolio to check (default: logging.snapshot_dir)")
+    _add_common(p)
+    p.set_defaults(handler=cmd_preflight)
+
+
+def _add_alerts(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "alerts", help="send a test alert to every configured channel",
+        description="Send one test alert to the log, the console, and email and Slack when "
+                    "configured, and say for each channel whether it was delivered.")
+    p.add_argument("--test", action="store_true", required=True,
+                   help="send the test alert (required: the only action)")
+    p.add_argument("--state-dir", metavar="DIR", help=argparse.SUPPRESS)
+    _add_common(p)
+    p.set_defaults(handler=cmd_alerts)
+
+
+def cmd_preflight(args: argparse.Namespace) -> int:
+    from momentum.ops.checks import ALL_CHECKS
+    from momentum.ops.preflight import PreflightEnv, exit_code, render, run_preflight
+    checks = list(ALL_CHECKS)
+    if args.only:
+        wanted = {n.strip() for n in args.only.split(",") if n.strip()}
+        names = {c.__name__.removeprefix("check_"): c for c in ALL_CHECKS}
+        unknown = sorted(wanted - set(names))
+        if unknown:
+            raise ConfigError(f"--only: unknown check(s) {', '.join(unknown)}; choose from "
+                              f"{', '.join(names)}")
+        checks = [c for n, c in names.items() if n in wanted]
+    strategy = make_strategy(args, "preflight")
+    env = PreflightEnv(root=Path(__file__).resolve().parent, config_path=strategy.config_path,
+                       cfg=strategy.config, state_dir=strategy.state_dir,
+                       data_dir=Path(args.data_dir) if args.data_dir else None,
+                       start=args.start, end=args.end, skip_tests=args.skip_tests)
+    results = run_preflight(env, checks)
+    for result in results:
+        print(render(result))
+    passed = sum(r.ok for r in results)
+    code = exit_code(results)
+    print(f"{passed}/{len(results)} checks passed: {'READY' if code == 0 else 'NOT READY'}")
+    return code
+
+
+def cmd_alerts(args: argparse.Namespace) -> int:
+    from momentum.ops.alert_test import send_test_alert
+    strategy = make_strategy(args, "alerts")
+    outcomes = send_test_alert(strategy.config, strategy.state_dir, strategy.clock)
+    for o in outcomes:
+        print(f"{'delivered' if o.delivered else 'FAILED':<10} {o.channel}"
+              + (f": {o.error}" if o.error else ""))
+    if all(o.delivered for o in outcomes):
+        return ExitCode.OK
+    raise ConfigError("the test alert was not delivered on every channel; fix the alerts: "
+                      "settings above and run `python main.py alerts --test` again")
 
 
 def cmd_analyze_trade(args: argparse.Namespace) -> int:
@@ -574,7 +653,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
 
 def _quiet(args: argparse.Namespace) -> bool:
     # A backtest logs a line per trade and rejection: on the console only with -v (files get all).
-    return args.quiet or (args.command == "backtest" and not args.verbose)
+    return args.quiet or (args.command in ("backtest", "preflight") and not args.verbose)
 
 
 def run_guarded(call: Callable[[], int], show_traceback: bool, bug_code: int = ExitCode.BUG) -> int:
