@@ -59,7 +59,8 @@ def check_integration_tests(env: PreflightEnv) -> CheckResult:
 
 def backtest_window(env: PreflightEnv) -> tuple[str, str]:
     end = env.end or env.clock.now().astimezone(NEW_YORK).date() - timedelta(days=1)
-    start = env.start or end.replace(year=end.year - BACKTEST_YEARS)
+    day = 28 if (end.month, end.day) == (2, 29) else end.day  # a leap day has no twin
+    start = env.start or end.replace(year=end.year - BACKTEST_YEARS, day=day)
     return start.isoformat(), end.isoformat()
 
 
