@@ -26,6 +26,7 @@ TEST_TIMEOUT_S = 1800
 STATUS_FILE = Path("logs") / "scheduler_status.json"
 STATUS_FRESH = timedelta(days=4)  # a long weekend plus a holiday without a scheduled run
 DASHBOARD_WAIT_S = 60
+TIME_WORDS = ("time", "last", "finished", "started", "ended", "at")  # status-file keys, tolerantly
 
 
 def _last_line(result: CommandResult) -> str:
@@ -231,8 +232,7 @@ def _status_file(env: PreflightEnv) -> tuple[str, str] | None:
 def _newest_time(data: dict[str, Any]) -> datetime | None:
     times = []
     for key, value in data.items():
-        if isinstance(value, str) and "next" not in key and any(w in key for w in ("time", "last", "finished",
-                                                              "started", "ended", "at")):
+        if isinstance(value, str) and "next" not in key and any(w in key for w in TIME_WORDS):
             try:
                 t = datetime.fromisoformat(value)
             except ValueError:

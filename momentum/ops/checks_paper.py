@@ -7,6 +7,7 @@ import tempfile
 from decimal import Decimal
 from pathlib import Path
 
+from momentum.core.domain import Trade
 from momentum.core.errors import MomentumError
 from momentum.core.money import money_str
 from momentum.ops.preflight import CheckResult, PreflightEnv, Status
@@ -17,7 +18,8 @@ PAPER_CAPITAL = Decimal(10000)   # the checklist: "Start with small paper capita
 MIN_SESSIONS = 30                # "Run for 30 days minimum"
 GO_LIVE_SESSIONS = 60            # go-live: "Successful paper trading (60+ days)"
 DOCS = ("README.md", "docs/USER_GUIDE.md", "DEPLOYMENT_CHECKLIST.md", "docs/STRATEGY.md")
-NO_PORTFOLIO_FIX = "create one: `python main.py paper --init --capital 10000`, then `paper --run` daily"
+NO_PORTFOLIO_FIX = ("create one: `python main.py paper --init --capital 10000`, then `paper --run` "
+                    "daily")
 
 
 def _portfolio(env: PreflightEnv, name: str) -> SavedState | CheckResult:
@@ -91,15 +93,19 @@ def check_paper_trades(env: PreflightEnv) -> CheckResult:
     if isinstance(saved, CheckResult):
         return saved
     trades = saved.engine.portfolio.trades()
-    rows = tuple(
-        f"{t.ticker:<8} {t.entry_date} buy {money_str(t.quantity)} @ {t.entry_price:.4f}  "
-        + (f"{t.exit_date} sell @ {t.exit_price:.4f} ({t.exit_reason.value if t.exit_reason else ''})"
-           f"  P&L {t.pnl:,.2f}" if t.exit_date is not None and t.pnl is not None else "open")
-        for t in trades)
+    rows = tuple(_trade_line(t) for t in trades)
     if not trades:
         return CheckResult("paper_trades", Status.NA, "no trade yet to review")
     return CheckResult("paper_trades", Status.PASS, f"{len(trades)} trade(s) listed below for "
                        "manual review (also: `paper --export DIR`)", details=rows)
+
+
+def _trade_line(t: Trade) -> str:
+    entry = f"{t.ticker:<8} {t.entry_date} buy {money_str(t.quantity)} @ {t.entry_price:.4f}"
+    if t.exit_date is None or t.pnl is None or t.exit_price is None:
+        return f"{entry}  open"
+    reason = t.exit_reason.value if t.exit_reason else ""
+    return f"{entry}  {t.exit_date} sell @ {t.exit_price:.4f} ({reason})  P&L {t.pnl:,.2f}"
 
 
 def check_kill_switch(env: PreflightEnv) -> CheckResult:

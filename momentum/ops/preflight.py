@@ -1,7 +1,7 @@
 """`python main.py preflight`: every checklist item a program can check, one line each.
 
     run_preflight(env) -> list[CheckResult]      each check is a small function of a PreflightEnv
-    render(result) -> str                         'PASS  name  reason' / 'FAIL  name  reason; fix: ...'
+    render(result) -> str                  'PASS  name  reason', 'FAIL  name  reason; fix: ...'
     exit_code(results) -> 0 when every check passed (n/a counts as passed), else 2
 
 The slow or outside parts (subprocesses, the crontab, HTTP, the clock) are fields of the
