@@ -84,7 +84,7 @@ def check_backtest(env: PreflightEnv) -> CheckResult:
                        "choose another window with --start/--end")
 
 
-def check_validation(env: PreflightEnv) -> CheckResult:
+def check_paper_validation(env: PreflightEnv) -> CheckResult:
     """Checklist: paper trading validated against the backtest (0 differences)."""
     result = env.run(env.command("validate_paper_trading.py", "--portfolio", "--state-dir",
                                  str(env.state_dir), "--reports",
@@ -241,6 +241,6 @@ def _newest_time(data: dict[str, Any]) -> datetime | None:
     return max(times, default=None)
 
 
-ALL_CHECKS = (check_unit_tests, check_integration_tests, check_backtest, check_validation,
-              check_api_key, check_logging, check_alerts, check_dashboard, check_scheduler,
+ALL_CHECKS = (check_unit_tests, check_integration_tests, check_backtest,
+              check_paper_validation, check_api_key, check_logging, check_alerts, check_dashboard, check_scheduler,
               *PAPER_CHECKS)

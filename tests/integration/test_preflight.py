@@ -335,6 +335,6 @@ def test_preflight_only_with_an_unknown_check_is_one_line(capsys):
 
 def test_the_validation_check_runs_the_real_command_on_the_portfolio(healthy):
     env = replace(healthy, run=run_command, data_dir=None, root=Path(cli.__file__).parent)
-    result = checks.check_validation(env)
+    result = checks.check_paper_validation(env)
     assert result.status is Status.PASS, result.reason
     assert "0 differences" in result.reason
