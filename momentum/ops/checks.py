@@ -242,5 +242,6 @@ def _newest_time(data: dict[str, Any]) -> datetime | None:
 
 
 ALL_CHECKS = (check_unit_tests, check_integration_tests, check_backtest,
-              check_paper_validation, check_api_key, check_logging, check_alerts, check_dashboard, check_scheduler,
+              check_paper_validation, check_api_key, check_logging, check_alerts,
+              check_dashboard, check_scheduler,
               *PAPER_CHECKS)
