@@ -338,3 +338,26 @@ def test_the_validation_check_runs_the_real_command_on_the_portfolio(healthy):
     result = checks.check_paper_validation(env)
     assert result.status is Status.PASS, result.reason
     assert "0 differences" in result.reason
+
+
+KEY = "0123456789abcdef0123456789abcdef01234567"
+
+
+def tiingo_env(env: PreflightEnv, url: str, key: str) -> PreflightEnv:
+    raw = yaml.safe_load(env.config_path.read_text())
+    raw["api"].update(tiingo_api_key=key, tiingo_base_url=url, max_retries=0, timeout_seconds=5)
+    raw["data"].update(source="tiingo", cache_dir=str(env.root / "tiingo-cache"))
+    raw["data"]["universe"] = {"stocks": ["AAPL"], "crypto": [], "file": None}
+    env.config_path.write_text(yaml.safe_dump(raw))
+    return replace(env, cfg=load_config(env.config_path), data_dir=None)
+
+
+def test_the_api_check_runs_the_tiingo_connection_test(healthy, tiingo_fixtures):
+    from tests.tiingo_server import TiingoTestServer
+    with TiingoTestServer(tiingo_fixtures, KEY) as server:
+        good = checks.check_api_key(tiingo_env(healthy, server.url, KEY))
+        bad = checks.check_api_key(tiingo_env(healthy, server.url, "f" * 40))
+        assert server.count("/api/test") == 2
+    assert good.status is Status.PASS and "connection test passed" in good.reason
+    assert bad.status is Status.FAIL and "Tiingo connection test failed" in bad.reason
+    assert "f" * 40 not in bad.reason
