@@ -493,29 +493,17 @@ def _add_alerts(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_preflight(args: argparse.Namespace) -> int:
-    from momentum.ops.checks import ALL_CHECKS
-    from momentum.ops.preflight import PreflightEnv, exit_code, render, run_preflight
-    checks = list(ALL_CHECKS)
-    if args.only:
-        wanted = {n.strip() for n in args.only.split(",") if n.strip()}
-        names = {c.__name__.removeprefix("check_"): c for c in ALL_CHECKS}
-        unknown = sorted(wanted - set(names))
-        if unknown:
-            raise ConfigError(f"--only: unknown check(s) {', '.join(unknown)}; choose from "
-                              f"{', '.join(names)}")
-        checks = [c for n, c in names.items() if n in wanted]
+    from momentum.ops.preflight import (PreflightEnv, exit_code, render, run_preflight,
+                                        select_checks, summary_line)
+    checks = select_checks(args.only)
     strategy = make_strategy(args, "preflight")
     env = PreflightEnv(root=Path(__file__).resolve().parent, config_path=strategy.config_path,
                        cfg=strategy.config, state_dir=strategy.state_dir,
                        data_dir=Path(args.data_dir) if args.data_dir else None,
                        start=args.start, end=args.end, skip_tests=args.skip_tests)
     results = run_preflight(env, checks)
-    for result in results:
-        print(render(result))
-    passed = sum(r.ok for r in results)
-    code = exit_code(results)
-    print(f"{passed}/{len(results)} checks passed: {'READY' if code == 0 else 'NOT READY'}")
-    return code
+    print("\n".join([*(render(r) for r in results), summary_line(results)]))
+    return exit_code(results)
 
 
 def cmd_alerts(args: argparse.Namespace) -> int:

@@ -26,7 +26,7 @@ from urllib.request import urlopen
 
 from momentum.core.clock import Clock, SystemClock
 from momentum.core.config import StrategyConfig
-from momentum.core.errors import ExitCode
+from momentum.core.errors import ConfigError, ExitCode
 
 logger = logging.getLogger(__name__)
 
@@ -153,3 +153,24 @@ def render(result: CheckResult, width: int = 22) -> str:
 def exit_code(results: Sequence[CheckResult]) -> int:
     """0 only when every check passed or does not apply; else 2 (the fixes are the user's)."""
     return ExitCode.OK if all(r.ok for r in results) else ExitCode.USER_ERROR
+
+
+def summary_line(results: Sequence[CheckResult]) -> str:
+    """'11/14 checks passed: NOT READY'."""
+    ready = exit_code(results) == ExitCode.OK
+    return (f"{sum(r.ok for r in results)}/{len(results)} checks passed: "
+            f"{'READY' if ready else 'NOT READY'}")
+
+
+def select_checks(only: str | None) -> list[Check]:
+    """Every check, or the comma-separated names of --only (ConfigError on an unknown one)."""
+    from momentum.ops.checks import ALL_CHECKS
+    names = {c.__name__.removeprefix("check_"): c for c in ALL_CHECKS}
+    if not only:
+        return list(ALL_CHECKS)
+    wanted = {n.strip() for n in only.split(",") if n.strip()}
+    unknown = sorted(wanted - set(names))
+    if unknown:
+        raise ConfigError(f"--only: unknown check(s) {', '.join(unknown)}; choose from "
+                          f"{', '.join(names)}")
+    return [c for n, c in names.items() if n in wanted]

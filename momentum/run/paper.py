@@ -100,7 +100,7 @@ class PaperTrader:
 
     def amend(self, change: Callable[[EngineState], Any], now: datetime) -> Any:
         """Apply `change` (kill switch) to the saved state between two steps and save it."""
-        saved = self.load()
+        saved = self.store.load()  # no settings check: a kill switch must work whatever changed
         outcome = change(saved.engine)
         if outcome is not None and getattr(outcome, "changed", True):
             self.store.save(saved.engine, saved.meta, now)

@@ -135,6 +135,16 @@ def test_a_snapshot_written_before_the_kill_switch_still_loads(config, tmp_path)
     assert saved(tmp_path).halt is not None
 
 
+def test_halt_works_even_when_the_settings_changed_since_init(config, tmp_path):
+    assert paper(config, "--init", "--date", "2024-03-01") == 0
+    raw = yaml.safe_load(config.read_text())
+    raw["risk"]["max_positions"] = 3  # a run would now be refused; the kill switch must not be
+    config.write_text(yaml.safe_dump(raw))
+    assert paper(config, "--run", "--date", "2024-03-04") == 2
+    assert paper(config, "--halt", "--flatten") == 0
+    assert saved(tmp_path).halt is not None and saved(tmp_path).halt.flatten
+
+
 def test_flatten_without_halt_is_refused(config, tmp_path, capsys):
     assert paper(config, "--init", "--date", "2024-03-01") == 0
     assert paper(config, "--run", "--flatten") == 2
