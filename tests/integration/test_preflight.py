@@ -361,3 +361,16 @@ def test_the_api_check_runs_the_tiingo_connection_test(healthy, tiingo_fixtures)
     assert good.status is Status.PASS and "connection test passed" in good.reason
     assert bad.status is Status.FAIL and "Tiingo connection test failed" in bad.reason
     assert "f" * 40 not in bad.reason
+
+
+def test_alerts_test_command_reports_each_channel(healthy, slack, capsys):
+    argv = ["alerts", "--test", "--config", str(healthy.config_path)]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "delivered  log" in out and "delivered  slack" in out
+    assert slack.hits == [WEBHOOK_PATH]
+    slack.status = 500
+    assert cli.main(argv) == 2
+    captured = capsys.readouterr()
+    assert "FAILED     slack" in captured.out and WEBHOOK_PATH not in captured.out
+    assert "not delivered on every channel" in captured.err
