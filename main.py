@@ -565,6 +565,10 @@ def cmd_paper(args: argparse.Namespace) -> int:
         console.print(f"Ran {len(outcome.days)} session(s) {outcome.days[0].day} .. {last.day}: "
                       f"equity ${last.equity:,.2f}, cash ${last.cash:,.2f}; reports in "
                       f"{strategy.config.logging.report_dir}")
+    if outcome.state is not None and outcome.state.halt is not None:
+        halt = outcome.state.halt
+        console.print(f"Trading is HALTED (kill switch, since {halt.halted_at}: {halt.reason}): no "
+                      f"new entries; `python main.py paper --resume` lifts it.")
     strategy.report_requests()
     return ExitCode.OK
 

@@ -58,6 +58,7 @@ def test_halt_cancels_pending_entries_at_once_and_blocks_new_ones(config, tmp_pa
     assert state.halt is not None and state.halt.reason == "broker outage"
     assert str(state.halt.after_step) == "2024-03-04" and state.halt.cancelled == ("FES",)
     assert paper(config, "--run", "--date", "2024-03-19") == 0
+    assert "Trading is HALTED (kill switch" in capsys.readouterr().out
     state = saved(tmp_path)
     assert state.fills == [] and state.portfolio.positions == {}
     halted = [(str(r.day), r.ticker, r.rule) for r in state.rejections

@@ -7,6 +7,7 @@ held for the rest of the window.
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import date
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import main as cli
 import validate_paper_trading as vpt
 from momentum.core.config import DEFAULT_CONFIG_PATH
 from momentum.data.csv_source import ASSET_DIRS
+from momentum.run.state import checksum
 
 SESSIONS = ["2024-03-01", "2024-03-04", "2024-03-05", "2024-03-06", "2024-03-07", "2024-03-08",
             "2024-03-11", "2024-03-12"]
@@ -46,7 +48,6 @@ def csv_market(tmp_path_factory) -> Path:
 @pytest.fixture()
 def data_dir(csv_market, tmp_path) -> Path:
     """A private copy of the CSV market, free to edit."""
-    import shutil
     return Path(shutil.copytree(csv_market, tmp_path / "data"))
 
 
@@ -138,3 +139,31 @@ def test_portfolio_with_window_flags_is_a_usage_error(config, data_dir):
     with pytest.raises(SystemExit) as exc:
         vpt.main(["--portfolio", "--start", "2024-03-01"])
     assert exc.value.code == 2
+
+
+def test_a_session_committed_without_an_asset_names_the_allow_partial_record(config, data_dir,
+                                                                             tmp_path):
+    run_daily(config, data_dir, SESSIONS[:4])  # FES held from 03-05
+    path = data_dir / "stocks" / "FES.csv"
+    original = path.read_text()
+    path.write_text("".join(x for x in original.splitlines(keepends=True)
+                            if not x.startswith("2024-03-07,")))  # the source failed for FES
+    assert paper(config, data_dir, "--run", "--date", "2024-03-07") == 0
+    path.write_text(original)  # the bar arrives: the next session processes it late
+    assert paper(config, data_dir, "--run", "--date", "2024-03-08") == 0
+    code, report = check(config, data_dir, tmp_path)
+    assert code == 1  # without a record of the left-out asset: a difference, generic cause
+    assert report["first_divergence"]["day"] == "2024-03-07"
+    assert "--allow-partial" not in report["first_divergence"]["cause"]
+    snapshot = tmp_path / "snapshots" / "state_2024-03-07.json"
+    document = json.loads(snapshot.read_text())
+    document["state"]["left_out"] = ["FES: the source timed out"]  # the --allow-partial record
+    document["checksum"] = checksum(document["meta"], document["state"])
+    snapshot.write_text(json.dumps(document))
+    shutil.rmtree(tmp_path / "out")
+    code, report = check(config, data_dir, tmp_path)
+    assert code == 1
+    cause = report["first_divergence"]["cause"]
+    assert "session 2024-03-07 was committed with --allow-partial, leaving out FES: the source " \
+           "timed out" in cause
+    assert "left out on 2024-03-07: FES: the source timed out" in report["notes"]
