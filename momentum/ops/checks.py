@@ -125,8 +125,9 @@ def check_logging(env: PreflightEnv) -> CheckResult:
     log_dir = Path(env.cfg.logging.log_file).parent
     marker, probe = uuid.uuid4().hex, "preflight" + uuid.uuid4().hex
     secrets = [s for s in env.cfg.secrets() if len(s) >= 6]
-    logger.info("preflight log probe %s: Authorization: Token %s %s", marker, probe,
-                " ".join(secrets))
+    level = max(logging.INFO, logging.getLevelName(env.cfg.logging.level.value))
+    logger.log(level, "preflight log probe %s: Authorization: Token %s %s", marker, probe,
+               " ".join(secrets))  # at the configured level, so the main log file takes it
     for handler in logging.getLogger().handlers:
         handler.flush()
     texts = [p.read_text(encoding="utf-8", errors="replace") for p in log_dir.glob("*.log")]
@@ -144,8 +145,7 @@ def check_logging(env: PreflightEnv) -> CheckResult:
 
 def check_alerts(env: PreflightEnv) -> CheckResult:
     """Checklist: alerts configured and tested (a test alert on every configured channel)."""
-    with open(Path(tempfile.gettempdir()) / "momentum-preflight-console.txt", "w",
-              encoding="utf-8") as sink:  # the console channel's block stays off the preflight
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as sink:  # the console block stays off
         outcomes = send_test_alert(env.cfg, env.state_dir, env.clock, stream=sink)
     failed = [o for o in outcomes if not o.delivered]
     names = ", ".join(o.channel for o in outcomes)
@@ -185,7 +185,10 @@ def check_dashboard(env: PreflightEnv) -> CheckResult:
             waited += 0.5
     finally:
         process.terminate()
-        process.wait(timeout=10)
+        try:
+            process.wait(timeout=10)
+        except Exception:  # subprocess.TimeoutExpired: it did not stop, stop it hard
+            process.kill()
     return CheckResult("dashboard", Status.FAIL, f"no answer from {url}",
                        "run `streamlit run dashboard.py` and read its error")
 
