@@ -497,9 +497,11 @@ def cmd_preflight(args: argparse.Namespace) -> int:
                                         select_checks, summary_line)
     checks = select_checks(args.only)
     strategy = make_strategy(args, "preflight")
-    env = PreflightEnv(root=Path(__file__).resolve().parent, config_path=strategy.config_path,
-                       cfg=strategy.config, state_dir=strategy.state_dir,
-                       data_dir=Path(args.data_dir) if args.data_dir else None,
+    # absolute paths: the checks run commands from the checkout, the user may be elsewhere
+    env = PreflightEnv(root=Path(__file__).resolve().parent,
+                       config_path=strategy.config_path.resolve(), cfg=strategy.config,
+                       state_dir=strategy.state_dir.resolve(),
+                       data_dir=Path(args.data_dir).resolve() if args.data_dir else None,
                        start=args.start, end=args.end, skip_tests=args.skip_tests)
     results = run_preflight(env, checks)
     print("\n".join([*(render(r) for r in results), summary_line(results)]))

@@ -70,7 +70,7 @@ def check_backtest(env: PreflightEnv) -> CheckResult:
     start, end = backtest_window(env)
     with tempfile.TemporaryDirectory(prefix="momentum-preflight-") as tmp:
         result = env.run(env.command("main.py", "backtest", "--start", start, "--end", end,
-                                     "--output", tmp, "-q"), env.root, TEST_TIMEOUT_S)
+                                     "--output", tmp, "-q"), env.cwd, TEST_TIMEOUT_S)
         summary = Path(tmp) / "summary.json"
         if result.returncode != 0 or not summary.is_file():
             return CheckResult("backtest", Status.FAIL, f"backtest {start} .. {end} failed: "
@@ -88,7 +88,8 @@ def check_paper_validation(env: PreflightEnv) -> CheckResult:
     """Checklist: paper trading validated against the backtest (0 differences)."""
     result = env.run(env.command("validate_paper_trading.py", "--portfolio", "--state-dir",
                                  str(env.state_dir), "--reports",
-                                 str(Path(env.cfg.logging.report_dir))), env.root, TEST_TIMEOUT_S)
+                                 str(Path(env.cfg.logging.report_dir).resolve())), env.cwd,
+                     TEST_TIMEOUT_S)
     lines = (result.stdout + result.stderr).splitlines()
     found = next((x.split(":", 1)[1].strip() for x in lines if x.startswith("result:")), "")
     if result.returncode == 0:

@@ -118,11 +118,13 @@ class PreflightEnv:
     crontab: Callable[[], str | None] = read_crontab
     dashboard_port: int = 0          # 0: a free port is picked
     sleep: Callable[[float], None] = time.sleep
+    cwd: Path = field(default_factory=Path.cwd)  # where the config's relative paths start
 
-    def command(self, *args: str) -> list[str]:
-        """A command of this checkout with this config (and data dir)."""
+    def command(self, script: str, *args: str) -> list[str]:
+        """A script of this checkout with this config (and data dir), run from `cwd`."""
         extra = ["--data-dir", str(self.data_dir)] if self.data_dir else []
-        return [self.python, *args, "--config", str(self.config_path), *extra]
+        return [self.python, str(self.root / script), *args, "--config", str(self.config_path),
+                *extra]
 
 
 Check = Callable[[PreflightEnv], CheckResult]

@@ -374,3 +374,18 @@ def test_alerts_test_command_reports_each_channel(healthy, slack, capsys):
     captured = capsys.readouterr()
     assert "FAILED     slack" in captured.out and WEBHOOK_PATH not in captured.out
     assert "not delivered on every channel" in captured.err
+
+
+def test_preflight_runs_the_commands_from_the_users_folder_with_relative_paths(
+        portfolios, tmp_path, monkeypatch, capsys):
+    raw = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
+    raw["data"].update(source="synthetic",
+                       cache_dir=str(portfolios["healthy"].parent.parent / "synthetic-cache"))
+    raw["logging"].update(log_file="logs/momentum_strategy.log", snapshot_dir="snapshots/",
+                          report_dir="reports/")
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(raw))
+    shutil.copytree(portfolios["healthy"], tmp_path / "snapshots")
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["preflight", "--only", "paper_validation", "--config", "config.yaml"]) == 0
+    assert capsys.readouterr().out.startswith("PASS    paper_validation")
+    assert list((tmp_path / "reports").glob("validation_*.txt"))
