@@ -208,15 +208,17 @@ def check_scheduler(env: PreflightEnv) -> CheckResult:
     if line:
         return CheckResult("scheduler", Status.PASS, f"crontab runs it: {line.strip()[:80]}")
     return CheckResult("scheduler", Status.FAIL, "no crontab line runs scheduler.py --once and "
-                       f"{STATUS_FILE} is missing or stale",
+                       f"{STATUS_FILE.name} is missing or stale",
                        "install the scheduler (docs/SCHEDULING.md)")
 
 
 def _status_file(env: PreflightEnv) -> tuple[str, str] | None:
     """(fresh text, problem text) from the scheduler's status file; read tolerantly."""
-    path = env.root / STATUS_FILE
+    # the configured log folder (where the scheduler logs), else the checkout's logs/
+    places = [Path(env.cfg.logging.log_file).parent / STATUS_FILE.name, env.root / STATUS_FILE]
+    path = next((p for p in places if p.is_file()), None)
     try:
-        data: Any = json.loads(path.read_text(encoding="utf-8"))
+        data: Any = json.loads(path.read_text(encoding="utf-8")) if path else None
     except (OSError, ValueError):
         return None
     if not isinstance(data, dict):
