@@ -5,6 +5,8 @@
     python main.py paper --init | --run | --report | --export DIR
                                                           paper trading, one saved day at a time
     python main.py analyze-trade TICKER [--date D]        why the strategy would or would not trade
+    python main.py preflight [--skip-tests]               the deployment checklist, checked
+    python main.py alerts --test                          a test alert on every configured channel
 
 Run `python main.py <command> --help` for the options of each command.
 """
@@ -44,6 +46,7 @@ from momentum.rules.metrics import summarize
 from momentum.rules.scanner import ScanResult, held_scores
 from momentum.run.backtester import BacktestResult, run_backtest
 from momentum.run.engine import EngineState, Rules, decide_entries, process_bars, run_day
+from momentum.run.kill_switch import DEFAULT_REASON, HaltChange, halt, resume
 from momentum.run.paper import (PaperRunOutcome, PaperTrader, require_complete,
                                 require_session_data)
 from momentum.run.state import PaperMeta, StateStore
@@ -302,6 +305,19 @@ class MomentumStrategy:
         self.mode = "paper"
         return self.paper_run(target, from_snapshot, allow_partial)
 
+    def paper_halt(self, reason: str, flatten: bool) -> HaltChange:
+        """Kill switch: no new entries from the next run on; `flatten` also exits every position."""
+        at = self.clock.now().isoformat(timespec="seconds")
+        with self.store.lock():
+            return self.paper.amend(lambda state: halt(state, at, reason, flatten),
+                                    self.clock.now())
+
+    def paper_resume(self) -> HaltChange | None:
+        """Lift the kill switch: entries are allowed again from the next run on."""
+        at = self.clock.now().isoformat(timespec="seconds")
+        with self.store.lock():
+            return self.paper.amend(lambda state: resume(state, at), self.clock.now())
+
     def paper_export(self, out_dir: Path) -> list[Path]:
         """Write the paper portfolio's trades/equity/rejections CSV in the backtest's format."""
         return write_trade_files(self.paper.load().engine, out_dir)
@@ -352,6 +368,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_backtest(sub)
     _add_paper(sub)
     _add_analyze(sub)
+    _add_preflight(sub)
+    _add_alerts(sub)
     return parser
 
 
@@ -422,12 +440,22 @@ def _add_paper(sub: argparse._SubParsersAction) -> None:
     action.add_argument("--export", metavar="DIR",
                         help="write trades.csv, equity.csv and rejections.csv in the backtest's "
                              "format to DIR")
+    action.add_argument("--halt", action="store_true",
+                        help="kill switch: cancel pending entry orders now and take no new entry "
+                             "from the next run on (saved in the state; --resume lifts it)")
+    action.add_argument("--resume", action="store_true",
+                        help="lift the kill switch: entries are allowed again from the next run")
     p.add_argument("--date", type=iso_date, metavar="YYYY-MM-DD",
                    help="--init: the first session of the portfolio (default: today); --run: the "
                         "last session to run (default: the latest completed session)")
     p.add_argument("--capital", type=positive_amount, metavar="N",
                    help="--init: starting cash (default: risk.initial_capital of the config)")
     p.add_argument("--force", action="store_true", help="--init: replace an existing portfolio")
+    p.add_argument("--flatten", action="store_true",
+                   help="--halt: also sell every position at its next open (exit reason "
+                        "kill_switch)")
+    p.add_argument("--reason", metavar="TEXT",
+                   help="--halt: why, kept in the state and shown in the reports")
     p.add_argument("--from-snapshot", metavar="FILE",
                    help="--run: resume from this snapshot instead of the latest (after a corrupt "
                         "file; the error message names the one to use)")
@@ -460,6 +488,71 @@ def _add_analyze(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=cmd_analyze_trade)
 
 
+def _add_preflight(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "preflight", help="check every item of DEPLOYMENT_CHECKLIST.md a program can check",
+        description="Run the deployment checks and print one line each (pass / fail / n/a, the "
+                    "reason and the fix): the test suites, the backtest's Sharpe, the paper "
+                    "record against its backtest, the API key, logging, alerts, the dashboard, "
+                    "the scheduler, the state round trip, the docs, and the paper-trading "
+                    "requirements read from the saved portfolio.",
+        epilog="Exit code 0 only when every check passes (n/a counts as a pass); a check not "
+               "run (--skip-tests) or failed gives 2.")
+    p.add_argument("--skip-tests", action="store_true",
+                   help="do not run the test suites (reported as not run: the exit is not 0)")
+    p.add_argument("--only", metavar="NAMES",
+                   help="run only these checks, comma-separated (e.g. api_key,alerts)")
+    p.add_argument("--start", type=iso_date, metavar="YYYY-MM-DD",
+                   help="first day of the backtest check (default: 3 years before --end)")
+    p.add_argument("--end", type=iso_date, metavar="YYYY-MM-DD",
+                   help="last day of the backtest check (default: yesterday in New York)")
+    p.add_argument("--state-dir", metavar="DIR",
+                   help="the paper portfolio to check (default: logging.snapshot_dir)")
+    _add_common(p)
+    p.set_defaults(handler=cmd_preflight)
+
+
+def _add_alerts(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "alerts", help="send a test alert to every configured channel",
+        description="Send one test alert to the log, the console, and email and Slack when "
+                    "configured, and say for each channel whether it was delivered.")
+    p.add_argument("--test", action="store_true", required=True,
+                   help="send the test alert (required: the only action)")
+    p.add_argument("--state-dir", metavar="DIR", help=argparse.SUPPRESS)
+    _add_common(p)
+    p.set_defaults(handler=cmd_alerts)
+
+
+def cmd_preflight(args: argparse.Namespace) -> int:
+    from momentum.ops.preflight import (PreflightEnv, exit_code, render, run_preflight,
+                                        select_checks, summary_line)
+    checks = select_checks(args.only)
+    strategy = make_strategy(args, "preflight")
+    # absolute paths: the checks run commands from the checkout, the user may be elsewhere
+    env = PreflightEnv(root=Path(__file__).resolve().parent,
+                       config_path=strategy.config_path.resolve(), cfg=strategy.config,
+                       state_dir=strategy.state_dir.resolve(),
+                       data_dir=Path(args.data_dir).resolve() if args.data_dir else None,
+                       start=args.start, end=args.end, skip_tests=args.skip_tests)
+    results = run_preflight(env, checks)
+    print("\n".join([*(render(r) for r in results), summary_line(results)]))
+    return exit_code(results)
+
+
+def cmd_alerts(args: argparse.Namespace) -> int:
+    from momentum.ops.alert_test import send_test_alert
+    strategy = make_strategy(args, "alerts")
+    outcomes = send_test_alert(strategy.config, strategy.state_dir, strategy.clock)
+    for o in outcomes:
+        print(f"{'delivered' if o.delivered else 'FAILED':<10} {o.channel}"
+              + (f": {o.error}" if o.error else ""))
+    if all(o.delivered for o in outcomes):
+        return ExitCode.OK
+    raise ConfigError("the test alert was not delivered on every channel; fix the alerts: "
+                      "settings above and run `python main.py alerts --test` again")
+
+
 def cmd_analyze_trade(args: argparse.Namespace) -> int:
     strategy = make_strategy(args, "scan")
     return run_analysis_command(strategy, args.ticker, args.date,
@@ -470,7 +563,8 @@ def cmd_analyze_trade(args: argparse.Namespace) -> int:
 def cmd_paper(args: argparse.Namespace) -> int:
     for flag, allowed in (("capital", args.init), ("force", args.init),
                           ("from_snapshot", args.run), ("date", args.init or args.run),
-                          ("allow_partial", args.run)):
+                          ("allow_partial", args.run), ("flatten", args.halt),
+                          ("reason", args.halt)):
         if getattr(args, flag) not in (None, False) and not allowed:
             raise ConfigError(f"--{flag.replace('_', '-')} does not apply here; see "
                               f"`python main.py paper --help`")
@@ -486,6 +580,9 @@ def cmd_paper(args: argparse.Namespace) -> int:
         paths = strategy.paper_export(Path(args.export))
         console.print("Wrote " + ", ".join(str(p) for p in paths))
         return ExitCode.OK
+    if args.halt or args.resume:
+        console.print(_halt_text(strategy, args))
+        return ExitCode.OK
     if args.report:
         saved = strategy.paper.load()
         strategy.state, strategy.meta = saved.engine, saved.meta
@@ -500,8 +597,33 @@ def cmd_paper(args: argparse.Namespace) -> int:
     if outcome.days and not args.verbose and sys.stdout.isatty():
         console.print(render_daily_report(outcome.days[-1].day, strategy.state, strategy.config,
                                           strategy.clock.now(), color=True))
+    if outcome.state is not None and outcome.state.halt is not None:
+        halt = outcome.state.halt
+        console.print(f"Trading is HALTED (kill switch, since {halt.halted_at}: {halt.reason}): no "
+                      f"new entries; `python main.py paper --resume` lifts it.")
     strategy.report_requests()
     return ExitCode.OK
+
+
+def _halt_text(strategy: MomentumStrategy, args: argparse.Namespace) -> str:
+    if args.resume:
+        change = strategy.paper_resume()
+        if change is None:
+            return "Trading was not halted; nothing changed."
+        return (f"Kill switch lifted ({change.halt.resumed_at}): entries are allowed again from "
+                f"the next `paper --run`.")
+    change = strategy.paper_halt(args.reason or DEFAULT_REASON, args.flatten)
+    since = f"HALTED since {change.halt.halted_at} ({change.halt.reason})"
+    if not change.changed:
+        return f"Already {since}; nothing changed. `paper --resume` lifts it."
+    lines = [f"{since}: no new entry from the next `paper --run` on."]
+    if change.cancelled:
+        lines.append("Cancelled pending entries: " + ", ".join(change.cancelled))
+    if change.flattened:
+        lines.append("Market exits queued for the next open (kill_switch): "
+                     + ", ".join(change.flattened))
+    lines.append("`python main.py paper --resume` lifts it.")
+    return "\n".join(lines)
 
 
 def make_strategy(args: argparse.Namespace, mode: str) -> MomentumStrategy:
@@ -564,7 +686,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
 def _quiet(args: argparse.Namespace) -> bool:
     # A backtest logs a line per trade and rejection: on the console only with -v (files get all).
     # A catch-up paper run too: the terminal gets one line per day, the log file every detail.
-    quiet_command = args.command == "backtest" or (args.command == "paper" and args.run)
+    quiet_command = (args.command in ("backtest", "preflight")
+                     or (args.command == "paper" and args.run))
     return args.quiet or (quiet_command and not args.verbose)
 
 

@@ -3,12 +3,15 @@
     python validate_paper_trading.py                          the last 30 sessions of the data
     python validate_paper_trading.py --data-dir ../shared/data --start 2018-01-02 --end 2019-03-01
     python validate_paper_trading.py --paper-config other.yaml   the paper side on other settings
+    python validate_paper_trading.py --portfolio [--state-dir DIR]  the saved paper record
 
 A paper portfolio is created in a temporary folder at the window's first session. Each session is
 then run by a new MomentumStrategy that loads the state from disk, as a restart after every close
 would; the state it saved is reloaded and checked. The backtest runs over the same window with
 the same capital, and momentum.run.validation compares the two. The comparison report goes to
-<reports>/validation_<start>_<end>.txt and .json. Exit codes: 0 match, 1 differences,
+<reports>/validation_<start>_<end>.txt and .json. With --portfolio the paper side is the saved
+portfolio's own record (momentum.run.record_check): the backtest is replayed over the sessions it
+ran, from its capital, and each difference names its evidence. Exit codes: 0 match, 1 differences,
 2 user error (one line on stderr), 3 unexpected error, 130 interrupted.
 """
 from __future__ import annotations
@@ -39,11 +42,13 @@ from momentum.core.money import to_money
 from momentum.data.market import Market
 from momentum.reports.validation import count_text, render_text, to_json
 from momentum.run.engine import EngineState
+from momentum.run.record_check import check_record, load_record, replay
 from momentum.run.state import StateStore
 from momentum.run.validation import PaperSnapshot, RunRecord, ValidationReport, compare
 
 logger = logging.getLogger("momentum.validate")
 DEFAULT_SESSIONS = 30
+DEFAULT_CAPITAL = Decimal(100000)
 
 
 class ExitCode(IntEnum):
@@ -160,7 +165,7 @@ def run_both(args: argparse.Namespace, base: StrategyConfig, clock: Clock,
                        "market data of --config / --data-dir")
     today = clock.now().astimezone(NEW_YORK).date()
     check_dates(args, today)
-    capital = float(args.capital)
+    capital = float(args.capital or DEFAULT_CAPITAL)
     bt_cfg = backtest_config(base, capital)
     backtest = MomentumStrategy(config=bt_cfg, data_dir=args.data_dir, mode="backtest",
                                 clock=clock, state_dir=folder / "backtest-state")
@@ -177,6 +182,24 @@ def run_both(args: argparse.Namespace, base: StrategyConfig, clock: Clock,
     assert paper.final is not None
     return compare(RunRecord(paper.days, paper.final, paper.config),
                    RunRecord(bt.days, bt.state, bt_cfg), paper.snapshots, (days[0], days[-1]))
+
+
+def check_portfolio(args: argparse.Namespace, cfg: StrategyConfig,
+                    clock: Clock) -> ValidationReport:
+    """The saved paper portfolio's record against the backtest replayed over its sessions."""
+    from momentum.run.paper import fingerprint_changes, strategy_fingerprint
+    store = StateStore(Path(args.state_dir or cfg.logging.snapshot_dir))
+    record = load_record(store)
+    if not record.sessions:
+        raise ConfigError(f"the paper portfolio in {store.dir}/ has not run a session yet; "
+                          f"run `python main.py paper --run` first")
+    strategy = MomentumStrategy(config=cfg, data_dir=args.data_dir, mode="backtest",
+                                clock=clock, state_dir=store.dir)
+    market = strategy.load_market(end=record.sessions[-1])
+    logger.info("replaying %d recorded sessions %s .. %s", len(record.sessions),
+                record.sessions[0], record.sessions[-1])
+    changes = fingerprint_changes(record.meta.strategy, strategy_fingerprint(cfg))
+    return check_record(record, replay(record, market, cfg), market, cfg, changes)
 
 
 # ---------------------------------------------------------------- output
@@ -203,6 +226,7 @@ def summary_lines(report: ValidationReport, paths: tuple[Path, Path], seconds: f
     first = report.first_divergence
     if first is not None:
         lines += [f"first:    {first.describe()}", f"          cause: {first.cause}"]
+    lines += [f"note:     {n}" for n in report.notes]
     lines += [f"          FAILED check {c.name}: {c.failures[0].day} {c.failures[0].detail}"
               for c in report.checks if not c.passed]
     lines += [f"reports:  {paths[0]}", f"          {paths[1]}", f"took {seconds:.1f} s"]
@@ -239,12 +263,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sessions", type=positive_int, metavar="N",
                    help=f"how many sessions when --start and --end are not both given "
                         f"(default {DEFAULT_SESSIONS}: the last N of the data)")
-    p.add_argument("--capital", type=positive_amount, default=Decimal(100000), metavar="N",
+    p.add_argument("--capital", type=positive_amount, metavar="N",
                    help="starting cash of both sides (default 100000)")
     p.add_argument("--reports", metavar="DIR",
                    help="folder of the comparison report (default: logging.report_dir)")
     p.add_argument("--paper-config", metavar="FILE", help="a second config used for the paper "
                    "side only (to see how a setting shows up as differences)")
+    p.add_argument("--portfolio", action="store_true",
+                   help="check the saved paper portfolio instead: replay the backtest over the "
+                        "sessions it ran, from its starting capital, and explain each difference")
+    p.add_argument("--state-dir", metavar="DIR", help="--portfolio: the portfolio's state folder "
+                   "(default: logging.snapshot_dir of the config)")
     p.add_argument("-v", "--verbose", action="store_true",
                    help="show the daily log lines and the paper side's alerts")
     p.add_argument("--traceback", action="store_true", help="show the Python traceback of an error")
@@ -257,13 +286,23 @@ def main(argv: list[str] | None = None, clock: Clock | None = None) -> int:
     args = parser.parse_args(argv)
     if args.sessions is not None and args.start and args.end:
         parser.error("--sessions does not apply when both --start and --end are given")
+    window = [f for f in ("start", "end", "sessions", "capital", "paper_config")
+              if getattr(args, f)]
+    if args.portfolio and window:
+        parser.error(f"--{window[0].replace('_', '-')} does not apply with --portfolio: the "
+                     f"sessions are the ones the portfolio ran")
+    if args.state_dir and not args.portfolio:
+        parser.error("--state-dir applies with --portfolio only")
     setup_logging("DEBUG" if args.verbose else "INFO", quiet=not args.verbose)
     started = time.monotonic()
 
     def validate() -> int:
         base = load_config(args.config or DEFAULT_CONFIG_PATH)
-        with tempfile.TemporaryDirectory(prefix="momentum-validate-") as tmp:
-            report = run_both(args, base, clock or SystemClock(), Path(tmp))
+        if args.portfolio:
+            report = check_portfolio(args, base, clock or SystemClock())
+        else:
+            with tempfile.TemporaryDirectory(prefix="momentum-validate-") as tmp:
+                report = run_both(args, base, clock or SystemClock(), Path(tmp))
         paths = write_reports(report, Path(args.reports or base.logging.report_dir))
         print("\n".join(summary_lines(report, paths, time.monotonic() - started)))
         return ExitCode.MATCH if report.ok else ExitCode.DIFFERENCES

@@ -149,6 +149,14 @@ class TradingConfig(_Section):
     commission_stock: float = Field(default=0.0, ge=0, lt=1)
     commission_crypto: float = Field(default=0.001, ge=0, lt=1)
 
+    @field_validator("mode")
+    @classmethod
+    def _no_live_orders(cls, v: str) -> str:
+        if v == "live":  # refused, never silently run as paper (DEPLOYMENT_CHECKLIST.md)
+            raise ValueError("live trading is not available: this build simulates orders only; "
+                             "set trading.mode to paper or backtest")
+        return v
+
     def slippage(self, asset_type: AssetType) -> float:
         return self.slippage_crypto if asset_type is AssetType.CRYPTO else self.slippage_stock
 

@@ -50,6 +50,7 @@ class ExitReason(str, Enum):
     MOMENTUM_FADE = "momentum_fade"
     TIME_EXIT = "time_exit"
     DELISTED = "delisted"
+    KILL_SWITCH = "kill_switch"  # `paper --halt --flatten`: market exit at the next open
 
 
 class RejectReason(str, Enum):
@@ -60,6 +61,24 @@ class RejectReason(str, Enum):
     SECTOR_EXPOSURE = "sector_exposure"        # R6.5
     INSUFFICIENT_CASH = "insufficient_cash"    # R6.6 at approval, R5.3 at the fill
     NO_FILL = "no_fill"                        # R5.5
+    HALTED = "halted"                          # kill switch (`paper --halt`), rule "halt"
+
+
+@dataclass(frozen=True, slots=True)
+class Halt:
+    """A kill-switch halt (`paper --halt`): no new entries from the step after `after_step`."""
+
+    halted_at: str                 # ISO timestamp of the command
+    reason: str
+    flatten: bool                  # every position got a kill_switch exit at its next open
+    after_step: date | None        # the last step done when it was issued (None: before any)
+    cancelled: tuple[str, ...] = ()  # pending entries cancelled at once
+    resumed_at: str | None = None  # `paper --resume`: ISO timestamp
+    resumed_after: date | None = None  # the last step done when it was lifted
+
+    @property
+    def active(self) -> bool:
+        return self.resumed_at is None
 
 
 @dataclass(frozen=True, slots=True)

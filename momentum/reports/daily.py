@@ -143,6 +143,12 @@ def _summary(ctx: _Ctx, data_dates: Mapping[str, date]) -> list[str]:
             ("Realized P&L today", _signed_cell(realized)),
             ("Daily return", _Cell("n/a") if daily is None else _signed_cell(daily, pct=True))]
     lines = _pairs(ctx, rows)
+    halt = ctx.state.halt
+    if halt is not None:
+        exits = "; every position exits at its next open" if halt.flatten else ""
+        lines.append("  " + ctx.paint(f"TRADING HALTED (kill switch) since {halt.halted_at}: "
+                                      f"{halt.reason}; no new entries{exits}; "
+                                      f"`python main.py paper --resume` lifts it", RED))
     if data_dates:
         used = ", ".join(f"{kind} {d.isoformat()}" for kind, d in sorted(data_dates.items()))
         lines.append(f"  Bar dates used: {used}")

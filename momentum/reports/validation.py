@@ -29,7 +29,9 @@ def render_text(report: ValidationReport) -> str:
         lines += ["", f"FIRST DIVERGENCE: {first.describe()}", f"  cause: {first.cause}"]
     lines += ["", f"Differences ({count_text(len(report.differences))}):"]
     lines += [f"  {d.describe()}\n      cause: {d.cause}" for d in report.differences] or ["  none"]
-    lines += ["", f"Compared on {COMPARED}.", "", "Checks of the paper side:"]
+    lines += ["", f"Compared on {COMPARED}."]
+    lines += ["", "Notes:", *(f"  {n}" for n in report.notes)] if report.notes else []
+    lines += ["", "Checks of the paper side:"]
     for check in report.checks:
         lines.append(f"  {'PASS' if check.passed else 'FAIL'}  {check.name}: {check.description}"
                      f" ({check.checked} checked)")
@@ -50,7 +52,7 @@ def to_json(report: ValidationReport) -> dict[str, Any]:
         "difference_count": len(report.differences),
         "first_divergence": None if first is None else _difference_json(first),
         "differences": [_difference_json(d) for d in report.differences],
-        "compared": COMPARED,
+        "compared": COMPARED, "notes": list(report.notes),
         "checks": [{"name": c.name, "description": c.description, "checked": c.checked,
                     "passed": c.passed,
                     "failures": [{"date": f.day.isoformat(), "detail": f.detail}

@@ -44,14 +44,18 @@ def backtest_days(market: Market, start: date, end: date) -> list[date]:
 
 
 def run_backtest(market: Market, cfg: StrategyConfig, start: date, end: date,
-                 on_step: Callable[[DayResult, EngineState], None] | None = None) -> BacktestResult:
-    """Run the daily step on each step date; the market holds all history before `start` (R1.4)."""
+                 on_step: Callable[[DayResult, EngineState], None] | None = None,
+                 state: EngineState | None = None) -> BacktestResult:
+    """Run the daily step on each step date; the market holds all history before `start` (R1.4).
+
+    `state` replaces the fresh start at risk.initial_capital (a replay of a paper record)."""
     days = backtest_days(market, start, end)
     if not days:
         raise ConfigError(f"no trading day between {start} and {end} in the data "
                           f"({market.first_date} to {market.last_date}); choose other dates")
     rules = Rules.from_config(cfg)
-    state = EngineState.start(to_money(cfg.risk.initial_capital))
+    if state is None:
+        state = EngineState.start(to_money(cfg.risk.initial_capital))
     result = BacktestResult(start=days[0], end=days[-1], state=state)
     for day in days:
         outcome = run_day(day, state, market.until(day), rules)

@@ -17,7 +17,8 @@ from datetime import date
 from decimal import Decimal
 
 from momentum.core.config import StrategyConfig
-from momentum.core.domain import DayResult, ExitReason, Fill, Position, Rejection, RejectReason
+from momentum.core.domain import (DayResult, ExitReason, Fill, Halt, Position, Rejection,
+                                  RejectReason)
 from momentum.core.errors import StateError
 from momentum.core.money import ZERO, display_money, display_price, to_money
 from momentum.data.market import BarPoint, MarketView
@@ -51,10 +52,16 @@ class EngineState:
     rejections: list[Rejection] = field(default_factory=list)
     # Paper days committed with --allow-partial: ISO day -> {ticker: why it was left out}.
     left_out: dict[str, dict[str, str]] = field(default_factory=dict)
+    halts: list[Halt] = field(default_factory=list)  # kill switch, oldest first (paper --halt)
 
     @classmethod
     def start(cls, capital: Decimal) -> "EngineState":
         return cls(portfolio=Portfolio(cash=capital), initial_capital=capital)
+
+    @property
+    def halt(self) -> Halt | None:
+        """The active kill-switch halt, if any: the daily step approves no entry while set."""
+        return self.halts[-1] if self.halts and self.halts[-1].active else None
 
     @property
     def previous_equity(self) -> Decimal | None:
@@ -253,11 +260,19 @@ def decide_entries(state: EngineState, view: MarketView, rules: Rules, result: D
     result.full_scan = scan.full_scan
     result.candidates = list(scan.candidates)
     result.signals = rules.signals.entry_signals(scan.candidates)
-    approved, rejected = rules.risk.approve_entries(view.day, result.signals,
-                                                    RiskBook.of(book, result.previous_equity))
+    if state.halt is not None:  # kill switch: signals are shown, none is taken
+        approved, rejected = [], [_halted(view.day, s.ticker, state.halt) for s in result.signals]
+    else:
+        approved, rejected = rules.risk.approve_entries(view.day, result.signals,
+                                                        RiskBook.of(book, result.previous_equity))
     book.pending_entries.extend(approved)
     result.entries = approved
     result.rejections += rejected
     for r in rejected:
         logger.info("%s: %s rejected: %s (%s %s)", r.day, r.ticker, r.reason.value, r.rule,
                     r.detail)
+
+
+def _halted(day: date, ticker: str, halt: Halt) -> Rejection:
+    return Rejection(day, ticker, RejectReason.HALTED, "halt",
+                     f"kill switch since {halt.halted_at}: {halt.reason}")

@@ -105,6 +105,14 @@ class PaperTrader:
                 f"restore them, or start a separate portfolio with --state-dir DIR")
         return saved
 
+    def amend(self, change: Callable[[EngineState], Any], now: datetime) -> Any:
+        """Apply `change` (kill switch) to the saved state between two steps and save it."""
+        saved = self.store.load()  # no settings check: a kill switch must work whatever changed
+        outcome = change(saved.engine)
+        if outcome is not None and getattr(outcome, "changed", True):
+            self.store.save(saved.engine, saved.meta, now)
+        return outcome
+
     def pending_days(self, saved: SavedState, market: Market, target: date) -> list[date]:
         """The step dates after the last saved step up to `target` (R7 calendar)."""
         last = saved.engine.last_step

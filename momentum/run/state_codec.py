@@ -9,8 +9,8 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from momentum.core.domain import (AssetType, EntryOrder, ExitReason, Fill, Position, Rejection,
-                                  RejectReason, Side, Trade)
+from momentum.core.domain import (AssetType, EntryOrder, ExitReason, Fill, Halt, Position,
+                                  Rejection, RejectReason, Side, Trade)
 from momentum.core.errors import StateError
 from momentum.core.money import money_str
 from momentum.rules.portfolio import Portfolio
@@ -188,6 +188,25 @@ def decode_rejection(obj: Any, path: str) -> Rejection:
                      detail=r.text("detail"))
 
 
+def encode_halt(h: Halt) -> dict[str, Any]:
+    return {"halted_at": h.halted_at, "reason": h.reason, "flatten": h.flatten,
+            "after_step": _day(h.after_step), "cancelled": list(h.cancelled),
+            "resumed_at": h.resumed_at, "resumed_after": _day(h.resumed_after)}
+
+
+def decode_halt(obj: Any, path: str) -> Halt:
+    r = _Reader(obj, path)
+    flatten, cancelled, resumed = r.raw("flatten"), r.items("cancelled"), r.raw("resumed_at")
+    if not isinstance(flatten, bool):
+        raise StateError(f"{path}.flatten: not true/false ({flatten!r})")
+    if not all(isinstance(t, str) for t in cancelled):
+        raise StateError(f"{path}.cancelled: expected tickers")
+    return Halt(halted_at=r.text("halted_at"), reason=r.text("reason"), flatten=flatten,
+                after_step=r.day("after_step", optional=True), cancelled=tuple(cancelled),
+                resumed_at=None if resumed is None else r.text("resumed_at"),
+                resumed_after=r.day("resumed_after", optional=True))
+
+
 def encode_cache(c: ScanCache | None) -> dict[str, Any] | None:
     if c is None:
         return None
@@ -232,6 +251,7 @@ def encode_state(state: EngineState) -> dict[str, Any]:
         "fills": [encode_fill(f) for f in state.fills],
         "rejections": [encode_rejection(j) for j in state.rejections],
         "risk": {"daily_loss_baseline": _dec(state.previous_equity)},
+        "halts": [encode_halt(h) for h in state.halts],
     }
     if state.left_out:  # only after an --allow-partial day: older files stay byte-identical
         encoded["left_out"] = {day: dict(gaps) for day, gaps in state.left_out.items()}
@@ -259,9 +279,16 @@ def decode_state(obj: Any, path: str = "state") -> EngineState:
         fills=[decode_fill(f, f"{path}.fills[{i}]") for i, f in enumerate(r.items("fills"))],
         rejections=[decode_rejection(j, f"{path}.rejections[{i}]")
                     for i, j in enumerate(r.items("rejections"))],
-        left_out=_left_out(obj.get("left_out", {}), f"{path}.left_out"))
+        left_out=_left_out(obj.get("left_out", {}), f"{path}.left_out"),
+        halts=_halts(r, path))
     _check_consistency(state, pp.decimal("value"), r, path)
     return state
+
+
+def _halts(r: _Reader, path: str) -> list[Halt]:
+    if "halts" not in r.obj:  # snapshots written before the kill switch existed
+        return []
+    return [decode_halt(h, f"{path}.halts[{i}]") for i, h in enumerate(r.items("halts"))]
 
 
 def _equity_point(item: Any, path: str) -> EquityPoint:

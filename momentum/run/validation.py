@@ -110,6 +110,7 @@ class ValidationReport:
     differences: tuple[Difference, ...]
     checks: tuple[CheckResult, ...]
     config_changes: tuple[str, ...]
+    notes: tuple[str, ...] = ()   # what was not compared, or replayed (the --portfolio check)
 
     @property
     def ok(self) -> bool:

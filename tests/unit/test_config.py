@@ -130,6 +130,14 @@ def test_config_rsi_window_inverted_is_rejected(tmp_path):
     assert "signals.entry: rsi_min (70) must be below rsi_max (50)" in message
 
 
+def test_config_live_mode_is_refused_in_one_line(tmp_path):
+    message = load_error(write_config(tmp_path, {"trading.mode": "live"}))
+    assert message.count("\n") == 0
+    assert "trading.mode: live trading is not available: this build simulates orders only" in message
+    for mode in ("paper", "backtest"):
+        assert load_config(write_config(tmp_path, {"trading.mode": mode}), environ={})
+
+
 def test_config_sector_cap_above_gross_cap_is_rejected(tmp_path):
     message = load_error(write_config(tmp_path, {"risk.max_sector_exposure": 0.5}))
     assert "max_sector_exposure (0.5) cannot exceed max_portfolio_exposure (0.25)" in message

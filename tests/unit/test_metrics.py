@@ -154,7 +154,8 @@ def test_trade_stats_hand_computed():
     assert s.realized_pnl == Decimal(150)
     assert s.average_days_held == 4.0                    # (10 + 2 + 3 + 1) / 4
     assert s.exit_reasons == {"stop_loss": 2, "profit_target": 1, "trailing_stop": 0,
-                              "momentum_fade": 0, "time_exit": 1, "delisted": 0}
+                              "momentum_fade": 0, "time_exit": 1, "delisted": 0,
+                              "kill_switch": 0}
 
 
 def test_trade_stats_profit_factor_undefined_without_losses():
