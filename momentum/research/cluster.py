@@ -164,7 +164,7 @@ def dask_client(scheduler: str | None, workers: int | None) -> Iterator[Any]:
         return
     count = workers or os.cpu_count() or 1
     with LocalCluster(n_workers=count, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None, silence_logs=logging.WARNING) as cluster, \
+                      dashboard_address="127.0.0.1:0", silence_logs=logging.WARNING) as cluster, \
             Client(cluster) as client:
         yield client
 
