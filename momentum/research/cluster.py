@@ -36,6 +36,7 @@ from momentum.rules.metrics import benchmark_stats
 from momentum.run.backtester import run_backtest
 
 logger = logging.getLogger(__name__)
+CONNECT_TIMEOUT = "15s"  # how long to wait for --scheduler before saying it is unreachable
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +153,7 @@ def dask_client(scheduler: str | None, workers: int | None) -> Iterator[Any]:
     from distributed import Client, LocalCluster
     if scheduler:
         try:
-            client = Client(scheduler, timeout="15s")
+            client = Client(scheduler, timeout=CONNECT_TIMEOUT)
         except (OSError, TimeoutError) as e:
             kind = e.__class__.__name__
             raise ConfigError(f"cannot reach the Dask scheduler at {scheduler} ({kind}); start "

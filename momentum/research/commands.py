@@ -123,6 +123,7 @@ def _run_window(client: Any, plugin: str, args: argparse.Namespace, cfg: Strateg
     folder = out_dir / f"window_{window.index}"
     settings = SearchSettings(base.plan, base.objective, base.constraints, window.train_start,
                               window.train_end)
+    # a window folder of an earlier, stopped run with the same search is picked up again
     settings = prepare_dir(folder, settings, cfg, resume=(folder / "search.json").is_file())
     log: TrialLog = open_log(folder, settings)
     with step_progress(settings.plan.total(), f"window {window.index} trials") as advance:

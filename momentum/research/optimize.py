@@ -69,6 +69,10 @@ def prepare_dir(out_dir: Path, settings: SearchSettings | None, cfg: StrategyCon
                 resume: bool) -> SearchSettings:
     """Create (or, with resume, re-open) an output folder; return the settings to run."""
     saved = out_dir / "search.json"
+    if resume and settings is not None and saved.is_file():
+        if saved.read_text(encoding="utf-8") != settings.to_json(config_id(cfg)):
+            raise ConfigError(f"{out_dir} holds a different search (see its search.json); "
+                              f"choose another --name or --output")
     if resume:
         if not saved.is_file():
             raise ConfigError(f"--resume {out_dir}: no search.json there; pass the folder of "
@@ -129,8 +133,9 @@ def _run_batch(client: Any, plugin: str, batch: list[tuple[int, dict[str, Any]]]
             continue
         copy = state.by_params.get(_params_key(overrides))
         if copy is not None:  # TPE may propose a point again: same parameters, same metrics
-            _finish(state, _record(number, overrides, {"metrics": copy.metrics}, state),
-                    results, progress, on_trial)
+            again = {"error": copy.note} if copy.status == "invalid" else {"metrics": copy.metrics}
+            _finish(state, _record(number, overrides, again, state), results, progress,
+                    on_trial)
             continue
         future = client.submit(run_trial, plugin, overrides, state.settings.start,
                                state.settings.end, pure=False, retries=2)

@@ -13,8 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-from datetime import date, datetime, timezone
+from datetime import date, datetime, UTC
 from decimal import Decimal
 from pathlib import Path
 
@@ -34,7 +33,8 @@ distributed = pytest.importorskip("distributed")
 
 ROOT = Path(__file__).resolve().parents[2]
 START, END = "2020-01-01", "2020-06-30"
-GRID = ["--param", "signals.entry.rsi_min=45,50", "--param", "signals.exit.stop_loss_stock=0.05,0.08",
+GRID = ["--param", "signals.entry.rsi_min=45,50",
+        "--param", "signals.exit.stop_loss_stock=0.05,0.08",
         "--param", "signals.exit.profit_target_stock=0.1,0.2"]
 
 
@@ -81,7 +81,7 @@ def rows(path: Path, drop: tuple[str, ...] = ("duration_s",)) -> list[dict[str, 
 
 def test_grid_of_8_gives_the_metrics_of_8_sequential_backtests(grid_run, config_path):
     cfg = load_config(config_path)
-    spec = MarketSpec(cfg, None, date.fromisoformat(END), datetime.now(timezone.utc))
+    spec = MarketSpec(cfg, None, date.fromisoformat(END), datetime.now(UTC))
     market = spec.load()
     found = rows(grid_run / "trials.csv")
     assert len(found) == 8 and {r["status"] for r in found} == {"ok"}
@@ -96,6 +96,10 @@ def test_grid_of_8_gives_the_metrics_of_8_sequential_backtests(grid_run, config_
         assert float(r["sharpe"]) == expected["sharpe"]
         assert int(r["trades"]) == expected["trades"]
     assert len({r["final_equity"] for r in found}) > 2  # the parameters really matter here
+    report = (grid_run / "report.html").read_text()
+    for part in ("Overfitting guards", "deflated Sharpe ratio", "Parcoords", "Heatmap",
+                 "Histogram"):
+        assert part in report
 
 
 def test_best_config_reproduces_the_best_trial_in_backtest(grid_run, tmp_path):
@@ -129,7 +133,7 @@ def test_resume_after_an_interrupted_run_gives_the_same_trials(grid_run, config_
     space = parse_space([a for a in GRID if a != "--param"], cfg)
     settings = SearchSettings(SearchPlan("grid", tuple(space), 50, 0), "sharpe", Constraints(),
                               date.fromisoformat(START), date.fromisoformat(END))
-    spec = MarketSpec(cfg, None, date.fromisoformat(END), datetime.now(timezone.utc))
+    spec = MarketSpec(cfg, None, date.fromisoformat(END), datetime.now(UTC))
     done = []
 
     def interrupt(record):
@@ -154,7 +158,7 @@ def test_a_worker_killed_mid_sweep_changes_nothing(grid_run, config_path, tmp_pa
     space = parse_space([a for a in GRID if a != "--param"], cfg)
     settings = SearchSettings(SearchPlan("grid", tuple(space), 50, 0), "sharpe", Constraints(),
                               date.fromisoformat(START), date.fromisoformat(END))
-    spec = MarketSpec(cfg, None, date.fromisoformat(END), datetime.now(timezone.utc))
+    spec = MarketSpec(cfg, None, date.fromisoformat(END), datetime.now(UTC))
     out = tmp_path / "kill"
     killed = []
     cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
@@ -218,7 +222,8 @@ def test_sweep_by_address_on_dask_scheduler_and_worker_subprocesses(grid_run, co
     assert rows(tmp_path / "remote" / "trials.csv") == rows(grid_run / "trials.csv")
 
 
-def test_unreachable_scheduler_is_one_line_exit_2(config_path, tmp_path, capsys):
+def test_unreachable_scheduler_is_one_line_exit_2(config_path, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("momentum.research.cluster.CONNECT_TIMEOUT", "2s")  # nobody listens
     code = optimize(config_path, tmp_path / "x", *GRID, "--scheduler",
                     f"tcp://127.0.0.1:{_free_port()}")
     assert code == 2
@@ -246,7 +251,7 @@ def test_walk_forward_carries_equity_from_window_to_window(config_path, cluster2
     assert windows[1]["oos_start_equity"] == windows[0]["oos_final_equity"]
     # the second test window, re-run by hand from the carried equity, ends where the file says
     cfg = load_config(config_path)
-    market = MarketSpec(cfg, None, date(2020, 6, 30), datetime.now(timezone.utc)).load()
+    market = MarketSpec(cfg, None, date(2020, 6, 30), datetime.now(UTC)).load()
     params = json.loads(windows[1]["params"])
     result = run_backtest(market, apply_overrides(cfg, params), date(2020, 4, 1),
                           date(2020, 6, 30), capital=Decimal(windows[1]["oos_start_equity"]))

@@ -87,7 +87,7 @@ def test_windows_train_ends_before_test_and_tests_follow_each_other():
         (date(2016, 1, 1), date(2018, 12, 31), date(2019, 1, 1), date(2019, 6, 30)),
         (date(2016, 7, 1), date(2019, 6, 30), date(2019, 7, 1), date(2019, 12, 31)),
         (date(2017, 1, 1), date(2019, 12, 31), date(2020, 1, 1), date(2020, 3, 31))]
-    for w, nxt in zip(windows, windows[1:]):
+    for w, nxt in zip(windows, windows[1:], strict=False):
         assert w.train_end < w.test_start and nxt.test_start > w.test_end
 
 
