@@ -135,6 +135,12 @@ def _run_window(client: Any, plugin: str, args: argparse.Namespace, cfg: Strateg
         raise ConfigError(f"window {window.index} test run failed: {out['error']}")
     row = window_row(window, best.params, best.metrics, out["metrics"])
     row["oos_start_equity"] = str(capital)
+    params = list(settings.plan.params)
+    checks = guards(records, best, params)
+    row["deflated_sharpe"] = checks.deflated_sharpe
+    row["edge_params"] = " ".join(checks.edge_params)
+    write_atomic(folder / "report.html", search_html(records, params, settings.objective, checks,
+                                                     best, f"walk-forward window {window.index}"))
     return row, out["curve"]
 
 

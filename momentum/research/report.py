@@ -130,7 +130,8 @@ def walk_forward_html(windows: list[dict[str, Any]], curve: list[tuple[str, str]
 
     from momentum.reports.charts import plotly_script
     keys = ["window", "train_start", "train_end", "test_start", "test_end", "params",
-            "is_cagr", "oos_cagr", "is_sharpe", "oos_sharpe", "efficiency"]
+            "is_cagr", "oos_cagr", "is_sharpe", "oos_sharpe", "efficiency", "deflated_sharpe",
+            "edge_params"]
     head = "".join(f"<th>{k}</th>" for k in keys)
     rows = "".join("<tr>" + "".join(f"<td>{html.escape(_cell(w.get(k)))}</td>" for k in keys)
                    + "</tr>" for w in windows)

@@ -259,4 +259,6 @@ def test_walk_forward_carries_equity_from_window_to_window(config_path, cluster2
     equity = rows(out / "oos_equity.csv", drop=())
     assert equity[-1]["equity"] == windows[1]["oos_final_equity"]
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["windows"] == 2 and (out / "report.html").stat().st_size > 1000
+    assert summary["windows"] == 2 and "Stitched out-of-sample equity" in (
+        out / "report.html").read_text()
+    assert "Overfitting guards" in (out / "window_2" / "report.html").read_text()

@@ -175,3 +175,18 @@ def test_trial_log_round_trips_and_drops_a_cut_off_line(tmp_path):
     assert back[0].metrics["sharpe"] == 1.2345678901234567 and back[0].metrics["trades"] == 31
     TrialLog(path, space, back).finish()
     assert sorted(path.read_text().splitlines()) == sorted(finished.splitlines())
+
+
+def test_best_config_names_secrets_by_variable_and_round_trips(tmp_path):
+    from momentum.core.config import load_config
+    from momentum.research.optimize import best_config_text
+    base = StrategyConfig.model_validate({"api": {"tiingo_api_key": "tk-very-secret-1"},
+                                          "alerts": {"smtp_password": "pw-secret-2"}})
+    text = best_config_text(base, {"risk.max_positions": 5}, None, "python main.py backtest")
+    assert "tk-very-secret-1" not in text and "pw-secret-2" not in text
+    assert "${TIINGO_API_KEY}" in text and "${SMTP_PASSWORD}" in text
+    path = tmp_path / "best.yaml"
+    path.write_text(text)
+    env = {"TIINGO_API_KEY": "tk-very-secret-1", "SMTP_PASSWORD": "pw-secret-2"}
+    loaded = load_config(path, environ=env)
+    assert loaded == apply_overrides(base, {"risk.max_positions": 5})
