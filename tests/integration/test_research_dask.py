@@ -96,10 +96,11 @@ def test_grid_of_8_gives_the_metrics_of_8_sequential_backtests(grid_run, config_
         assert float(r["sharpe"]) == expected["sharpe"]
         assert int(r["trades"]) == expected["trades"]
     assert len({r["final_equity"] for r in found}) > 2  # the parameters really matter here
-    report = (grid_run / "report.html").read_text()
-    for part in ("Overfitting guards", "deflated Sharpe ratio", "Parcoords", "Heatmap",
-                 "Histogram"):
+    report = (grid_run / "report.html").read_text().split("</script>", 1)[1]  # after plotly.js
+    for part in ("Overfitting guards", "deflated Sharpe ratio", "Parallel coordinates",
+                 "Distribution of sharpe", "(best per cell)"):
         assert part in report
+    assert report.count("(best per cell)") == 3  # one heatmap per pair of the 3 parameters
 
 
 def test_best_config_reproduces_the_best_trial_in_backtest(grid_run, tmp_path):
