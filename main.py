@@ -370,6 +370,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_analyze(sub)
     _add_preflight(sub)
     _add_alerts(sub)
+
+    _add_optimize(sub)
+    _add_walk_forward(sub)
     return parser
 
 
@@ -552,6 +555,77 @@ def cmd_alerts(args: argparse.Namespace) -> int:
     raise ConfigError("the test alert was not delivered on every channel; fix the alerts: "
                       "settings above and run `python main.py alerts --test` again")
 
+def _add_search(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--start", type=iso_date, required=True, metavar="YYYY-MM-DD",
+                   help=f"first day of the {what}")
+    p.add_argument("--end", type=iso_date, required=True, metavar="YYYY-MM-DD",
+                   help=f"last day of the {what}")
+    p.add_argument("--param", action="append", metavar="KEY=VALUES",
+                   help="a config key and its values: v1,v2,v3 or lo:hi:step or lo:hi:logN "
+                        "(repeatable), e.g. signals.entry.rsi_min=45,50,55")
+    p.add_argument("--space", metavar="FILE", help="a YAML search space (key: [values] or "
+                                                    "key: lo:hi:step)")
+    p.add_argument("--search", choices=("grid", "random", "bayes"), default="grid",
+                   help="grid: every combination; random; bayes: Optuna TPE (default: grid)")
+    p.add_argument("--trials", type=int, default=50, metavar="N",
+                   help="trials of a random or bayes search (default: 50)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the search (default: 0)")
+    p.add_argument("--batch-size", type=int, default=8, metavar="N",
+                   help="bayes: trials proposed per ask/tell round; fixed so results do not "
+                        "depend on the worker count (default: 8)")
+    p.add_argument("--objective", default="sharpe",
+                   choices=("sharpe", "sortino", "cagr", "calmar", "return_over_drawdown"),
+                   help="what to maximize (default: sharpe)")
+    p.add_argument("--min-trades", type=int, default=0, metavar="N",
+                   help="trials with fewer closed trades do not count")
+    p.add_argument("--max-drawdown", type=float, default=None, metavar="X",
+                   help="trials with a deeper max drawdown (e.g. 0.2) do not count")
+    p.add_argument("--scheduler", metavar="tcp://HOST:8786",
+                   help="run on this Dask scheduler (default: a local cluster)")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="local cluster: worker processes (default: one per core)")
+    p.add_argument("--name", help="output folder name under output/ (default: from the search "
+                                  "and dates)")
+    p.add_argument("--output", metavar="DIR", help="output folder (overrides --name)")
+    _add_common(p)
+
+
+def _add_optimize(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "optimize", help="search parameters on Dask: trials.csv, best_config.yaml, report.html",
+        description="Run one backtest per parameter set (grid, random or Optuna TPE) on a Dask "
+                    "cluster and rank them; see docs/OPTIMIZATION.md.")
+    _add_search(p, "backtests")
+    p.add_argument("--resume", metavar="DIR",
+                   help="finish an interrupted search in DIR (its search.json); finished "
+                        "trials are not re-run")
+    p.set_defaults(handler=cmd_optimize)
+
+
+def _add_walk_forward(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "walk-forward", help="optimize on each train window, trade the choice out of sample",
+        description="Rolling (or --anchored) windows: optimize on --train, run the best "
+                    "parameters on the next --test with the equity carried over; reports the "
+                    "stitched out-of-sample equity and the walk-forward efficiency.")
+    _add_search(p, "walk-forward")
+    p.add_argument("--train", default="3y", help="train length, e.g. 3y (default: 3y)")
+    p.add_argument("--test", default="6m", help="test length, e.g. 6m (default: 6m)")
+    p.add_argument("--step", help="move by this much per window (default: --test)")
+    p.add_argument("--anchored", action="store_true",
+                   help="every train window starts at --start (expanding)")
+    p.set_defaults(handler=cmd_walk_forward)
+
+
+def cmd_optimize(args: argparse.Namespace) -> int:
+    from momentum.research.commands import optimize_command
+    return optimize_command(args, make_strategy(args, "backtest").config, make_console())
+
+
+def cmd_walk_forward(args: argparse.Namespace) -> int:
+    from momentum.research.commands import walk_forward_command
+    return walk_forward_command(args, make_strategy(args, "backtest").config, make_console())
+
 
 def cmd_analyze_trade(args: argparse.Namespace) -> int:
     strategy = make_strategy(args, "scan")
@@ -686,7 +760,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
 def _quiet(args: argparse.Namespace) -> bool:
     # A backtest logs a line per trade and rejection: on the console only with -v (files get all).
     # A catch-up paper run too: the terminal gets one line per day, the log file every detail.
-    quiet_command = (args.command in ("backtest", "preflight")
+    quiet_command = (args.command in ("backtest", "preflight", "optimize", "walk-forward")
                      or (args.command == "paper" and args.run))
     return args.quiet or (quiet_command and not args.verbose)
 

@@ -5,6 +5,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
 
 from momentum.core.calendar import step_days
 from momentum.core.config import StrategyConfig
@@ -45,17 +46,22 @@ def backtest_days(market: Market, start: date, end: date) -> list[date]:
 
 def run_backtest(market: Market, cfg: StrategyConfig, start: date, end: date,
                  on_step: Callable[[DayResult, EngineState], None] | None = None,
-                 state: EngineState | None = None) -> BacktestResult:
+                 state: EngineState | None = None,
+                 capital: Decimal | None = None) -> BacktestResult:
     """Run the daily step on each step date; the market holds all history before `start` (R1.4).
 
-    `state` replaces the fresh start at risk.initial_capital (a replay of a paper record)."""
+    `state` replaces the fresh start (a replay of a paper record); else the run starts with
+    `capital` (default: risk.initial_capital), which lets walk-forward carry one test window's
+    exact final equity into the next.
+    """
     days = backtest_days(market, start, end)
     if not days:
         raise ConfigError(f"no trading day between {start} and {end} in the data "
                           f"({market.first_date} to {market.last_date}); choose other dates")
     rules = Rules.from_config(cfg)
     if state is None:
-        state = EngineState.start(to_money(cfg.risk.initial_capital))
+        start_cash = to_money(cfg.risk.initial_capital) if capital is None else capital
+        state = EngineState.start(start_cash)
     result = BacktestResult(start=days[0], end=days[-1], state=state)
     for day in days:
         outcome = run_day(day, state, market.until(day), rules)
