@@ -370,7 +370,6 @@ def build_parser() -> argparse.ArgumentParser:
     _add_analyze(sub)
     _add_preflight(sub)
     _add_alerts(sub)
-
     _add_optimize(sub)
     _add_walk_forward(sub)
     return parser
