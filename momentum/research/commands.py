@@ -27,7 +27,7 @@ from momentum.research.search import SearchPlan
 from momentum.research.space import load_space_file, parse_space
 from momentum.research.trials import TrialLog
 from momentum.research.walkforward import (Window, curve_cagr, efficiency, make_windows,
-                                           parse_span, stitch, window_row)
+                                           parse_span, stitch, window_row, with_sessions)
 
 logger = logging.getLogger(__name__)
 
@@ -89,8 +89,10 @@ def _name(args: argparse.Namespace) -> str:
 
 def walk_forward_command(args: argparse.Namespace, cfg: StrategyConfig, console: Any) -> int:
     """`main.py walk-forward`: per window optimize on train, run the choice on test."""
-    windows = make_windows(args.start, args.end, parse_span(args.train), parse_span(args.test),
-                           parse_span(args.step) if args.step else None, args.anchored)
+    windows = with_sessions(make_windows(args.start, args.end, parse_span(args.train),
+                                         parse_span(args.test),
+                                         parse_span(args.step) if args.step else None,
+                                         args.anchored))
     out_dir = Path(args.output or f"output/walkforward_{_name(args)}")
     base = settings_from_args(args, cfg)
     spec = MarketSpec(cfg, absolute(args.data_dir), args.end, SystemClock().now())

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import re
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
+from momentum.core.calendar import nyse_sessions
 from momentum.core.errors import ConfigError
 from momentum.rules.metrics import cagr
 
@@ -92,6 +93,18 @@ def make_windows(start: date, end: date, train: Span, test: Span, step: Span | N
         raise ConfigError(f"--start {start} to --end {end} is shorter than --train {train}: no "
                           f"test window fits; choose an earlier --start or a shorter --train")
     return out
+
+
+def with_sessions(windows: list[Window]) -> list[Window]:
+    """Drop test windows that hold no NYSE session (a clipped last window on a holiday).
+
+    Numbered again from 1. Only a clipped final window can be empty; a crypto-only universe
+    would also trade its weekend days, which this drops as well: at most two days of test data.
+    """
+    kept = [w for w in windows if nyse_sessions(w.test_start, w.test_end)]
+    if not kept:
+        raise ConfigError("no test window holds a trading session; choose a later --end")
+    return [replace(w, index=i) for i, w in enumerate(kept, start=1)]
 
 
 @dataclass(frozen=True, slots=True)

@@ -180,13 +180,24 @@ def test_trial_log_round_trips_and_drops_a_cut_off_line(tmp_path):
 def test_best_config_names_secrets_by_variable_and_round_trips(tmp_path):
     from momentum.core.config import load_config
     from momentum.research.optimize import best_config_text
-    base = StrategyConfig.model_validate({"api": {"tiingo_api_key": "tk-very-secret-1"},
+    base = StrategyConfig.model_validate({"api": {"tiingo_api_key": "7e3a9c1f5b2d4e6a8c0b1d3f5a7c9e1b2d4f6a8c"},
                                           "alerts": {"smtp_password": "pw-secret-2"}})
     text = best_config_text(base, {"risk.max_positions": 5}, None, "python main.py backtest")
-    assert "tk-very-secret-1" not in text and "pw-secret-2" not in text
+    assert "7e3a9c1f5b2d4e6a8c0b1d3f5a7c9e1b2d4f6a8c" not in text and "pw-secret-2" not in text
     assert "${TIINGO_API_KEY}" in text and "${SMTP_PASSWORD}" in text
     path = tmp_path / "best.yaml"
     path.write_text(text)
-    env = {"TIINGO_API_KEY": "tk-very-secret-1", "SMTP_PASSWORD": "pw-secret-2"}
+    env = {"TIINGO_API_KEY": "7e3a9c1f5b2d4e6a8c0b1d3f5a7c9e1b2d4f6a8c", "SMTP_PASSWORD": "pw-secret-2"}
     loaded = load_config(path, environ=env)
     assert loaded == apply_overrides(base, {"risk.max_positions": 5})
+
+
+def test_a_clipped_last_test_window_without_a_session_is_dropped():
+    # 2019-01-01 + 2y train, 1y test steps: the 5th test window is clipped to 2024-01-01 alone,
+    # New Year's Day (no NYSE session): it is dropped instead of failing after four sweeps.
+    from momentum.research.walkforward import with_sessions
+    windows = make_windows(date(2019, 1, 1), date(2024, 1, 1), parse_span("2y"), parse_span("1y"))
+    assert (windows[-1].test_start, windows[-1].test_end) == (date(2024, 1, 1), date(2024, 1, 1))
+    kept = with_sessions(windows)
+    assert len(kept) == len(windows) - 1 and [w.index for w in kept] == [1, 2, 3]
+    assert kept[-1].test_end == date(2023, 12, 31)
