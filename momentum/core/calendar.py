@@ -4,12 +4,15 @@ from __future__ import annotations
 import warnings
 from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-import exchange_calendars as xcals
 import pandas as pd
 
 from momentum.core.domain import AssetType
+
+if TYPE_CHECKING:  # exchange_calendars costs ~0.2 s of CPU to import: only commands that step pay
+    import exchange_calendars as xcals
 
 NEW_YORK = ZoneInfo("America/New_York")
 _CAL_FIRST, _CAL_LAST = "1990-01-02", "2040-12-31"
@@ -18,6 +21,8 @@ STOCK_CLOSE_ET = time(16, 0)
 
 @lru_cache(maxsize=1)
 def _xnys() -> xcals.ExchangeCalendar:
+    import exchange_calendars as xcals
+
     # exchange_calendars still calls a pandas API that pandas 3 deprecates; the warning is theirs.
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Series.values", category=FutureWarning)
