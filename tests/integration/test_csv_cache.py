@@ -38,7 +38,7 @@ def test_fast_path_and_cache_give_the_reference_frame(tmp_path: Path, text: str)
     cache = tmp_path / "cache"
     pd.testing.assert_frame_equal(read(path, None), expected, check_exact=True)
     pd.testing.assert_frame_equal(read(path, cache), expected, check_exact=True)  # fills it
-    assert len(list(cache.glob("*.npy"))) == 1
+    assert len(list(cache.glob("*.bars"))) == 1
     pd.testing.assert_frame_equal(read(path, cache), expected, check_exact=True)  # a hit
 
 
@@ -89,7 +89,7 @@ def test_defects_get_the_reference_message_with_a_cache(tmp_path: Path, text: st
     with pytest.raises(DataError) as fast:
         read(path, tmp_path / "cache")
     assert str(fast.value) == str(reference.value)
-    assert list((tmp_path / "cache").glob("*.npy")) == []  # a bad file is never cached
+    assert list((tmp_path / "cache").glob("*.bars")) == []  # a bad file is never cached
 
 
 def test_damaged_cache_entry_is_ignored_and_replaced(tmp_path: Path):
@@ -97,7 +97,7 @@ def test_damaged_cache_entry_is_ignored_and_replaced(tmp_path: Path):
     path.write_text(GOOD)
     cache = tmp_path / "cache"
     read(path, cache)
-    (entry,) = cache.glob("*.npy")
+    (entry,) = cache.glob("*.bars")
     entry.write_bytes(b"not an array")
     pd.testing.assert_frame_equal(read(path, cache), load_price_file(path), check_exact=True)
     pd.testing.assert_frame_equal(read(path, cache), load_price_file(path), check_exact=True)
