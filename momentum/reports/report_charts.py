@@ -42,11 +42,11 @@ def _nums(values: Any) -> list[float | None]:
 
 def equity_chart(curve: Sequence[ValuePoint], bench: BenchmarkStats) -> dict[str, Any]:
     """Strategy equity against buy-and-hold of the benchmark scaled to the initial capital."""
-    chart: dict[str, Any] = {"x": [p.day.isoformat() for p in curve],
+    chart: dict[str, Any] = {"x": _day_axis([p.day for p in curve]),
                              "y": _nums([float(p.equity) for p in curve]), "title": "Equity"}
     if bench.curve:
         chart["bench"] = {"name": f"{bench.ticker} buy & hold",
-                          "x": [p.day.isoformat() for p in bench.curve],
+                          "x": _day_axis([p.day for p in bench.curve]),
                           "y": _nums([float(p.equity) for p in bench.curve])}
         chart["title"] += f" vs {bench.ticker} (scaled to the initial capital)"
     elif bench.reason:
@@ -56,7 +56,7 @@ def equity_chart(curve: Sequence[ValuePoint], bench: BenchmarkStats) -> dict[str
 
 def drawdown_chart(curve: Sequence[ValuePoint]) -> dict[str, Any]:
     """Drawdown from the running peak, in percent (negative)."""
-    return {"x": [p.day.isoformat() for p in curve],
+    return {"x": _day_axis([p.day for p in curve]),
             "y": _nums(-100.0 * np.array(drawdown_series(curve), dtype=np.float64))}
 
 
@@ -80,12 +80,13 @@ def price_chart(history: AssetHistory, trades: Sequence[Trade], first: date, las
     idx = np.flatnonzero(keep)
     # A null between windows breaks the line, so no straight segment spans untraded years.
     gap = np.flatnonzero(np.diff(idx) > 1) + 1
-    dates = np.insert(history.dates[idx].astype(str).astype(object), gap, None).tolist()
+    # The gap point repeats the previous date; its null close is what breaks the line.
+    dates = [d.item() for d in np.insert(history.dates[idx], gap, history.dates[idx][gap - 1])]
     closes = np.insert(history.close[idx].astype(object), gap, None).tolist()
     chart: dict[str, Any] = {
         "title": f"{asset.ticker} ({asset.asset_type.value}, {asset.sector}): "
                  f"{len(trades)} trade(s)",
-        "x": dates, "y": [_num(c) for c in closes],
+        "x": _day_axis(dates), "y": [_num(c) for c in closes],
         "entries": [[t.entry_date.isoformat(), _num(float(t.entry_price)),
                      f"buy {t.quantity} @ {t.entry_price:.4f}"] for t in trades],
         "exits": [[t.exit_date.isoformat(), _num(float(t.exit_price)), _reason(t),
@@ -125,9 +126,18 @@ def _levels(history: AssetHistory, trades: Sequence[Trade], last: date,
                        _num(float(stop)), _num(float(target))])
         x, y = trailing_levels(history, t, last, cfg)
         if any(v is not None for v in y):
-            trail_x += [d.isoformat() for d in x] + [None]
+            trail_x += x + x[-1:]
             trail_y += [_num(v) for v in y] + [None]
-    return {"levels": levels, "trail": [trail_x, trail_y]}
+    return {"levels": levels, "trail": [_day_axis(trail_x), trail_y]}
+
+
+def _day_axis(days: Sequence[date]) -> dict[str, Any]:
+    """Dates as the first one and day steps (2 characters a point instead of 13)."""
+    if not days:
+        return {"d0": None, "dd": []}
+    ordinals = [d.toordinal() for d in days]
+    steps = [0] + [b - a for a, b in zip(ordinals, ordinals[1:], strict=False)]
+    return {"d0": days[0].isoformat(), "dd": steps}
 
 
 def chart_data(curve: Sequence[ValuePoint], bench: BenchmarkStats,
@@ -174,14 +184,17 @@ DRAW_SCRIPT = """<script>
   // ColorBrewer RdYlGn, the scale the Python report used (plotly.js has no such named scale).
   const RD_YL_GN = ["#a50026", "#d73027", "#f46d43", "#fdae61", "#fee08b", "#ffffbf", "#d9ef8b",
     "#a6d96a", "#66bd63", "#1a9850", "#006837"].map((c, i) => [i / 10, c]);
+  // A day axis {d0, dd}: the first date and the day steps to each next point.
+  const X = (a) => { let t = Date.parse(a.d0);
+    return a.dd.map((d) => new Date(t += d * 86400000).toISOString().slice(0, 10)); };
   const layout = (extra) => Object.assign({}, base, extra);
   const builders = {
-    "equity": (c) => [[{x: c.x, y: c.y, name: "strategy", line: {color: "#1f77b4", width: 2}}]
-        .concat(c.bench ? [{x: c.bench.x, y: c.bench.y, name: c.bench.name,
+    "equity": (c) => [[{x: X(c.x), y: c.y, name: "strategy", line: {color: "#1f77b4", width: 2}}]
+        .concat(c.bench ? [{x: X(c.bench.x), y: c.bench.y, name: c.bench.name,
                             line: {color: "#999", width: 1.5}}] : []),
       layout({title: {text: c.title}, height: 420, yaxis: Object.assign({}, base.yaxis,
               {title: {text: "USD"}})})],
-    "drawdown": (c) => [[{x: c.x, y: c.y, name: "drawdown", fill: "tozeroy",
+    "drawdown": (c) => [[{x: X(c.x), y: c.y, name: "drawdown", fill: "tozeroy",
                           line: {color: "#d62728", width: 1}}],
       layout({title: {text: "Drawdown"}, height: 260, showlegend: false,
               yaxis: Object.assign({}, base.yaxis, {title: {text: "%"}})})],
@@ -194,7 +207,7 @@ DRAW_SCRIPT = """<script>
               yaxis: {autorange: "reversed", type: "category"}})],
   };
   function price(c) {
-    const traces = [{x: c.x, y: c.y, name: "close", line: {color: "#444", width: 1.2}}];
+    const traces = [{x: X(c.x), y: c.y, name: "close", line: {color: "#444", width: 1.2}}];
     if (c.levels) {
       const seg = (k) => c.levels.flatMap((l) => [l[k], l[k], null]);
       const sx = c.levels.flatMap((l) => [l[0], l[1], null]);
@@ -202,8 +215,8 @@ DRAW_SCRIPT = """<script>
                    line: {color: "#d62728", dash: "dash", width: 1}});
       traces.push({x: sx, y: seg(3), mode: "lines", name: "target", hoverinfo: "y+name",
                    line: {color: "#2ca02c", dash: "dash", width: 1}});
-      if (c.trail[0].length) {
-        traces.push({x: c.trail[0], y: c.trail[1], mode: "lines", name: "trailing stop",
+      if (c.trail[1].length) {
+        traces.push({x: X(c.trail[0]), y: c.trail[1], mode: "lines", name: "trailing stop",
                      hoverinfo: "y+name", line: {color: "#ff7f0e", width: 1, shape: "hv"}});
       }
     }
