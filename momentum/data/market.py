@@ -375,16 +375,26 @@ class MarketView:
         """True when some asset of this class has a bar on the class's current date."""
         return len(self._on_current(asset_type)[0]) > 0
 
-    def snapshot(self, asset_type: AssetType) -> ScanSnapshot:
-        """Indicators of every asset of the class with a bar on its current date (R3.0)."""
+    def snapshot(self, asset_type: AssetType, among: np.ndarray | None = None) -> ScanSnapshot:
+        """Indicators of every asset of the class with a bar on its current date (R3.0).
+
+        `among` (a column_mask) keeps only those assets: a rescore day needs only the stored
+        candidates (R3.5), and gathering a tenth of the universe costs a tenth.
+        """
+        if among is not None:
+            return self._take_snapshot(asset_type, among)
         snap = self._snapshots.get(asset_type)
         if snap is None:
             snap = self._snapshots[asset_type] = self._take_snapshot(asset_type)
         return snap
 
-    def _take_snapshot(self, asset_type: AssetType) -> ScanSnapshot:
+    def _take_snapshot(self, asset_type: AssetType,
+                       among: np.ndarray | None = None) -> ScanSnapshot:
         m = self._market
         cols, flat = self._on_current(asset_type)
+        if among is not None:
+            keep = among[cols]
+            cols, flat = cols[keep], flat[keep]
         momentum, adv20_usd, rsi14, surge_ratio, close = m._flat.values[flat].T
         return ScanSnapshot(
             asset_type=asset_type, bar_date=self._current[asset_type],

@@ -160,8 +160,8 @@ class AssetScanner:
         groups: list[_Passed] = []
         why: Counter[str] = Counter()
         for asset_type in SCANNED_TYPES:
-            snap = view.snapshot(asset_type)
-            mask = stored[snap.columns] & snap.has_score
+            snap = view.snapshot(asset_type, among=stored)
+            mask = snap.has_score
             ref = refs[asset_type]
             groups.append(self._above_threshold(snap, mask, ref, why))
         eligible = {t: len(cache.refs.get(t, ())) for t in SCANNED_TYPES}
