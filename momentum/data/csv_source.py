@@ -6,7 +6,8 @@
     <root>/benchmark/<T>.csv     same header, optional              (asset_type etf)
 
 Metadata is checked when the source is built; a price file is checked the first time it is read
-(or by ``validate_all``) and then kept in memory. Every problem is one ``DataError`` line naming
+(or by ``validate_all``) and then kept in memory, or with a cache directory kept there parsed
+(``csv_fast``), so a 10-year market is not held twice while it is turned into a Market. Every problem is one ``DataError`` line naming
 the file, the line (header = line 1), the bad value and the fix.
 """
 from __future__ import annotations
@@ -104,7 +105,8 @@ class CsvDirectorySource:
             if self._now is not None:
                 cutoff = completed_through(self._assets[ticker].asset_type, self._now)
                 frame = slice_bars(frame, None, cutoff)
-            self._frames[ticker] = frame
+            if self._cache_dir is None:  # with a disk cache, a re-read costs a hash, not a parse
+                self._frames[ticker] = frame
         return frame
 
 
