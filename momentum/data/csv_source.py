@@ -7,8 +7,9 @@
 
 Metadata is checked when the source is built; a price file is checked the first time it is read
 (or by ``validate_all``) and then kept in memory, or with a cache directory kept there parsed
-(``csv_fast``), so a 10-year market is not held twice while it is turned into a Market. Every problem is one ``DataError`` line naming
-the file, the line (header = line 1), the bad value and the fix.
+(``csv_fast``), so a 10-year market is not held twice while it is turned into a Market. Every
+problem is one ``DataError`` line naming the file, the line (header = line 1), the bad value and
+the fix.
 """
 from __future__ import annotations
 
