@@ -82,6 +82,7 @@ class MomentumStrategy:
         self.source: MarketDataSource | None = None
         self.tiingo_client: Any = None
         self.market: Market | None = None
+        self._market_end: date | None = None
         self.state = EngineState.start(to_money(self.config.risk.initial_capital))
         self.state_dir = Path(state_dir or self.config.logging.snapshot_dir)
         # A portfolio of its own (--state-dir other than logging.snapshot_dir) keeps its reports
@@ -152,7 +153,7 @@ class MomentumStrategy:
             until = f" up to {end}" if end else ""
             raise MomentumError(f"the data source returned no bars{until}; check the dates and "
                                 f"the data")
-        self.market = market
+        self.market, self._market_end = market, end
         return market
 
     # ------------------------------------------------------------ the daily workflow
@@ -325,7 +326,8 @@ class MomentumStrategy:
     # ------------------------------------------------------------ backtest
     def run_backtest(self, start: date, end: date, on_step=None) -> BacktestResult:
         """Replay the daily step over `start`..`end` with all history before `start` (R1.4)."""
-        market = self.load_market(end=end)
+        market = self.market if self.market is not None and self._market_end == end else None
+        market = market or self.load_market(end=end)  # cmd_backtest has loaded it already
         result = run_backtest(market, self.config, start, end, on_step=on_step)
         self.state = result.state
         return result

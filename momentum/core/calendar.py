@@ -4,12 +4,16 @@ from __future__ import annotations
 import warnings
 from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-import exchange_calendars as xcals
 import pandas as pd
 
+from momentum.core import nyse_closures
 from momentum.core.domain import AssetType
+
+if TYPE_CHECKING:  # exchange_calendars costs ~0.3 s of CPU: only dates outside the table pay
+    import exchange_calendars as xcals
 
 NEW_YORK = ZoneInfo("America/New_York")
 _CAL_FIRST, _CAL_LAST = "1990-01-02", "2040-12-31"
@@ -18,6 +22,8 @@ STOCK_CLOSE_ET = time(16, 0)
 
 @lru_cache(maxsize=1)
 def _xnys() -> xcals.ExchangeCalendar:
+    import exchange_calendars as xcals
+
     # exchange_calendars still calls a pandas API that pandas 3 deprecates; the warning is theirs.
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Series.values", category=FutureWarning)
@@ -25,10 +31,22 @@ def _xnys() -> xcals.ExchangeCalendar:
         return xcals.get_calendar("XNYS", start=_CAL_FIRST, end=_CAL_LAST)
 
 
+@lru_cache(maxsize=1)
+def _closures() -> frozenset[date]:
+    return nyse_closures.closures()
+
+
+def _in_table(start: date, end: date) -> bool:
+    return nyse_closures.FIRST <= start and end <= nyse_closures.LAST
+
+
 def nyse_sessions(start: date, end: date) -> list[date]:
     """NYSE sessions with start <= session <= end (holidays and special closures dropped)."""
     if end < start:
         return []
+    if _in_table(start, end):  # weekdays minus the XNYS closures table: no calendar to build
+        closed = _closures()
+        return [d for d in calendar_days(start, end) if d.weekday() < 5 and d not in closed]
     sessions = _xnys().sessions
     lo = sessions.searchsorted(pd.Timestamp(start), side="left")
     hi = sessions.searchsorted(pd.Timestamp(end), side="right")
@@ -37,6 +55,8 @@ def nyse_sessions(start: date, end: date) -> list[date]:
 
 def is_nyse_session(day: date) -> bool:
     """True when the NYSE trades on `day`."""
+    if _in_table(day, day):
+        return day.weekday() < 5 and day not in _closures()
     return _xnys().is_session(pd.Timestamp(day))
 
 

@@ -41,9 +41,9 @@ def empty_bars() -> pd.DataFrame:
 
 
 def slice_bars(frame: pd.DataFrame, start: date | None, end: date | None) -> pd.DataFrame:
-    """Rows of a bar frame with start <= date <= end."""
-    if start is not None:
-        frame = frame[frame.index >= pd.Timestamp(start)]
-    if end is not None:
-        frame = frame[frame.index <= pd.Timestamp(end)]
-    return frame
+    """Rows of a bar frame (ascending dates, as every source returns) with start <= date <= end."""
+    index = frame.index
+    lo = 0 if start is None else int(index.searchsorted(pd.Timestamp(start), side="left"))
+    hi = len(index) if end is None else int(index.searchsorted(pd.Timestamp(end), side="right"))
+    # Positions, not a boolean mask: no copy of a 10-year frame to keep all of it.
+    return frame if (lo, hi) == (0, len(index)) else frame.iloc[lo:hi]

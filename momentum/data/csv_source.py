@@ -6,8 +6,10 @@
     <root>/benchmark/<T>.csv     same header, optional              (asset_type etf)
 
 Metadata is checked when the source is built; a price file is checked the first time it is read
-(or by ``validate_all``) and then kept in memory. Every problem is one ``DataError`` line naming
-the file, the line (header = line 1), the bad value and the fix.
+(or by ``validate_all``) and then kept in memory, or with a cache directory kept there parsed
+(``csv_fast``), so a 10-year market is not held twice while it is turned into a Market. Every
+problem is one ``DataError`` line naming the file, the line (header = line 1), the bad value and
+the fix.
 """
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ from momentum.core.domain import Asset, AssetType, validate_ticker
 from momentum.core.errors import DataError, TickerError
 from momentum.core.safeload import clip
 from momentum.data.base import BAR_COLUMNS, slice_bars
+from momentum.data.csv_fast import read_price_file
 
 logger = logging.getLogger(__name__)
 
@@ -59,11 +62,13 @@ class CsvDirectorySource:
 
     name = "csv"
 
-    def __init__(self, root: str | Path, now: datetime | None = None) -> None:
+    def __init__(self, root: str | Path, now: datetime | None = None,
+                 cache_dir: str | Path | None = None) -> None:
         """Check `root` and meta.csv and match every ticker to its price file (R1.3).
 
         With `now` (timezone-aware), bars dated after the last completed bar of the asset's
-        type at `now` are dropped, so a still-forming day is never handed out.
+        type at `now` are dropped, so a still-forming day is never handed out. With
+        `cache_dir`, checked files are kept there parsed, keyed by their content (csv_fast).
         """
         if now is not None and now.tzinfo is None:
             raise ValueError("now must be timezone-aware, e.g. datetime.now(timezone.utc)")
@@ -75,6 +80,7 @@ class CsvDirectorySource:
         self._assets = {ticker: row.asset for ticker, row in rows.items()}
         self._paths = _match_price_files(self.root, self._meta_path, rows)
         self._frames: dict[str, pd.DataFrame] = {}
+        self._cache_dir = None if cache_dir is None else Path(cache_dir)
 
     def assets(self) -> list[Asset]:
         """Every asset in meta.csv, benchmarks included, sorted by ticker."""
@@ -100,11 +106,12 @@ class CsvDirectorySource:
     def _frame(self, ticker: str) -> pd.DataFrame:
         frame = self._frames.get(ticker)
         if frame is None:
-            frame = load_price_file(self._paths[ticker])
+            frame = read_price_file(self._paths[ticker], load_price_file, self._cache_dir)
             if self._now is not None:
                 cutoff = completed_through(self._assets[ticker].asset_type, self._now)
                 frame = slice_bars(frame, None, cutoff)
-            self._frames[ticker] = frame
+            if self._cache_dir is None:  # with a disk cache, a re-read costs a hash, not a parse
+                self._frames[ticker] = frame
         return frame
 
 

@@ -6,6 +6,7 @@ dated <= day (R1.2), so nothing built on a view can look ahead by accident.
 """
 from __future__ import annotations
 
+import bisect
 import difflib
 import logging
 from collections.abc import Iterable, Iterator
@@ -19,10 +20,11 @@ from momentum.core.calendar import step_days
 from momentum.core.domain import Asset, AssetType
 from momentum.core.errors import ConfigError, DataError
 from momentum.data.base import BAR_COLUMNS, MarketDataSource
-from momentum.data.indicators import MIN_SCORE_BARS, IndicatorSet, compute_indicators
+from momentum.data.indicators import IndicatorSet, compute_indicators
 
 logger = logging.getLogger(__name__)
 _DAY = np.timedelta64(1, "D")
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +109,9 @@ class Market:
         self.tickers = sorted(self.histories)
         ordered = [self.histories[t] for t in self.tickers]
         self._column = {t: j for j, t in enumerate(self.tickers)}
-        self._dates, self._asof = _asof_index(ordered)
+        self._dates, self._asof, self._exact = _asof_index(ordered)
+        # Python ints: a bisect on them beats building a datetime64 for every lookup.
+        self._ordinals = (self._dates.astype(np.int64) + _EPOCH_ORDINAL).tolist()
         self._flat = _FlatArrays.build(ordered)
         self._type_columns = {
             t: np.array([j for j, h in enumerate(ordered) if h.asset.asset_type is t],
@@ -116,6 +120,7 @@ class Market:
         self._assets = np.empty(len(ordered), dtype=object)
         self._assets[:] = [h.asset for h in ordered]
         self._ticker_array = np.array(self.tickers, dtype=str)
+        self._masks: dict[tuple[str, ...], np.ndarray] = {}
         self._caps = np.array([np.nan if h.asset.market_cap is None else h.asset.market_cap
                                for h in ordered], dtype=np.float64)
 
@@ -175,8 +180,21 @@ class Market:
         """A view that sees only bars dated <= day (R1.2)."""
         return MarketView(self, day)
 
+    def column_mask(self, tickers: tuple[str, ...]) -> np.ndarray:
+        """A boolean per column, True for the given tickers; the last few asked are kept, since
+        the days between two full scans ask for the same stored candidates (R3.5)."""
+        mask = self._masks.get(tickers)
+        if mask is None:
+            if len(self._masks) >= 8:
+                self._masks.pop(next(iter(self._masks)))
+            mask = np.zeros(len(self.tickers), dtype=bool)
+            mask[[self._column[t] for t in tickers if t in self._column]] = True
+            mask.flags.writeable = False
+            self._masks[tickers] = mask
+        return mask
+
     def _row(self, day: date) -> int:
-        return int(np.searchsorted(self._dates, np.datetime64(day, "D"), side="right")) - 1
+        return bisect.bisect_right(self._ordinals, day.toordinal()) - 1
 
 
 def _bars_problem(dates: np.ndarray, bars: np.ndarray) -> str | None:
@@ -194,43 +212,51 @@ def _bars_problem(dates: np.ndarray, bars: np.ndarray) -> str | None:
     return None
 
 
+_FIELDS = ("momentum", "adv20_usd", "rsi14", "surge_ratio", "close")  # rows of _FlatArrays.values
+
+
 @dataclass(frozen=True, slots=True)
 class _FlatArrays:
+    """Every asset's scan inputs end to end; one gather of `values` serves a whole snapshot."""
+
     offsets: np.ndarray
     dates: np.ndarray
-    close: np.ndarray
-    momentum: np.ndarray
-    adv20_usd: np.ndarray
-    rsi14: np.ndarray
-    surge_ratio: np.ndarray
+    values: np.ndarray     # (total bars, len(_FIELDS)) float64: one bar's fields side by side
+    has_score: np.ndarray  # R2.7 per bar: day-independent, so computed once here
 
     @classmethod
-    def build(cls, ordered: list[AssetHistory]) -> "_FlatArrays":
+    def build(cls, ordered: list[AssetHistory]) -> _FlatArrays:
         lengths = np.array([len(h.dates) for h in ordered], dtype=np.intp)
         offsets = np.concatenate(([0], np.cumsum(lengths)[:-1])).astype(np.intp)
+        values = np.empty((int(lengths.sum()), len(_FIELDS)), dtype=np.float64)
+        scored = np.empty(len(values), dtype=bool)
+        for h, lo, n in zip(ordered, offsets.tolist(), lengths.tolist(), strict=True):
+            ind = h.indicators
+            values[lo:lo + n] = np.column_stack((ind.momentum, ind.adv20_usd, ind.rsi14,
+                                                 ind.surge_ratio, h.close))
+            scored[lo:lo + n] = ind.has_score
+        dates = (np.concatenate([h.dates for h in ordered]) if ordered
+                 else np.array([], dtype="datetime64[D]"))
+        return cls(offsets=offsets, dates=dates.astype("datetime64[D]"), values=values,
+                   has_score=scored)
 
-        def cat(get) -> np.ndarray:
-            return np.concatenate([get(h) for h in ordered]) if ordered else np.array([])
 
-        return cls(offsets=offsets, dates=cat(lambda h: h.dates).astype("datetime64[D]"),
-                   close=cat(lambda h: h.close), momentum=cat(lambda h: h.indicators.momentum),
-                   adv20_usd=cat(lambda h: h.indicators.adv20_usd),
-                   rsi14=cat(lambda h: h.indicators.rsi14),
-                   surge_ratio=cat(lambda h: h.indicators.surge_ratio))
-
-
-def _asof_index(histories: list[AssetHistory]) -> tuple[np.ndarray, np.ndarray]:
-    """Union of bar dates; per date and asset, the index of its last bar dated <= it (-1: none)."""
+def _asof_index(histories: list[AssetHistory]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Union of bar dates; per date and asset, the index of its last bar dated <= it (-1: none),
+    and whether that bar is dated exactly that day."""
     if not histories:
-        return np.array([], dtype="datetime64[D]"), np.zeros((0, 0), dtype=np.int32)
+        empty = np.zeros((0, 0), dtype=np.int32)
+        return np.array([], dtype="datetime64[D]"), empty, empty.astype(bool)
     dates = np.unique(np.concatenate([h.dates for h in histories]))
     asof = np.full((len(dates), len(histories)), -1, dtype=np.int32)
+    exact = np.zeros(asof.shape, dtype=bool)
     for j, h in enumerate(histories):
         rows = np.searchsorted(dates, h.dates)
         asof[rows, j] = np.arange(len(h.dates), dtype=np.int32)
+        exact[rows, j] = True
     # Bar indexes grow with time, so a running maximum carries the last bar forward.
     np.maximum.accumulate(asof, axis=0, out=asof)
-    return dates, asof
+    return dates, asof, exact
 
 
 def _to_date(d: np.datetime64) -> date:
@@ -243,6 +269,10 @@ class MarketView:
     def __init__(self, market: Market, day: date) -> None:
         self._market = market
         self.day = day
+        # A view lives for one step: rows and snapshots asked for again that day are reused.
+        self._rows: dict[date, int] = {}
+        self._on_day: dict[AssetType, tuple[np.ndarray, np.ndarray]] = {}
+        self._snapshots: dict[AssetType, ScanSnapshot] = {}
         self._current = {t: self._current_date(t) for t in AssetType}
 
     def _current_date(self, asset_type: AssetType) -> date:
@@ -282,8 +312,14 @@ class MarketView:
 
     def _index_at(self, ticker: str, day: date) -> int:
         """Index of the asset's last bar dated <= min(day, view day), or -1."""
-        row = self._market._row(min(day, self.day))
+        row = self._row(min(day, self.day))
         return -1 if row < 0 else int(self._market._asof[row, self._market._column[ticker]])
+
+    def _row(self, day: date) -> int:
+        row = self._rows.get(day)
+        if row is None:
+            row = self._rows[day] = self._market._row(day)
+        return row
 
     def last_bar(self, ticker: str) -> BarPoint | None:
         """The asset's latest bar dated <= the view's day."""
@@ -316,47 +352,61 @@ class MarketView:
 
     def _on_current(self, asset_type: AssetType) -> tuple[np.ndarray, np.ndarray]:
         """Columns and flat indexes of the class's assets with a bar on its current date."""
+        found = self._on_day.get(asset_type)
+        if found is None:
+            found = self._on_day[asset_type] = self._find_on_current(asset_type)
+        return found
+
+    def _find_on_current(self, asset_type: AssetType) -> tuple[np.ndarray, np.ndarray]:
         m = self._market
         day = self._current[asset_type]
         cols = m._type_columns[asset_type]
-        row = m._row(day)
-        if row < 0 or not len(cols) or m._dates[row] != np.datetime64(day, "D"):
+        row = self._row(day)
+        if row < 0 or not len(cols) or m._ordinals[row] != day.toordinal():
             return cols[:0], cols[:0]
-        idx = m._asof[row, cols].astype(np.intp)
-        flat = m._flat.offsets[cols] + idx
-        ok = (idx >= 0) & (m._flat.dates[np.where(idx >= 0, flat, 0)] == np.datetime64(day, "D"))
-        return cols[ok], flat[ok]
+        cols = cols[m._exact[row, cols]]
+        return cols, m._flat.offsets[cols] + m._asof[row, cols]
 
     def listed_count(self, asset_type: AssetType) -> int:
         """How many assets of the class have any bar up to its current date."""
-        row = self._market._row(self._current[asset_type])
+        row = self._row(self._current[asset_type])
         cols = self._market._type_columns[asset_type]
         return 0 if row < 0 else int((self._market._asof[row, cols] >= 0).sum())
 
     def column_mask(self, tickers: Iterable[str]) -> np.ndarray:
         """A boolean per market column, True for the given tickers (fast membership tests)."""
-        mask = np.zeros(len(self._market.tickers), dtype=bool)
-        column = self._market._column
-        mask[[column[t] for t in tickers if t in column]] = True
-        return mask
+        return self._market.column_mask(tuple(tickers)).copy()
 
     def type_has_bar(self, asset_type: AssetType) -> bool:
         """True when some asset of this class has a bar on the class's current date."""
         return len(self._on_current(asset_type)[0]) > 0
 
-    def snapshot(self, asset_type: AssetType) -> ScanSnapshot:
-        """Indicators of every asset of the class with a bar on its current date (R3.0)."""
+    def snapshot(self, asset_type: AssetType, among: np.ndarray | None = None) -> ScanSnapshot:
+        """Indicators of every asset of the class with a bar on its current date (R3.0).
+
+        `among` (a column_mask) keeps only those assets: a rescore day needs only the stored
+        candidates (R3.5), and gathering a tenth of the universe costs a tenth.
+        """
+        if among is not None:
+            return self._take_snapshot(asset_type, among)
+        snap = self._snapshots.get(asset_type)
+        if snap is None:
+            snap = self._snapshots[asset_type] = self._take_snapshot(asset_type)
+        return snap
+
+    def _take_snapshot(self, asset_type: AssetType,
+                       among: np.ndarray | None = None) -> ScanSnapshot:
         m = self._market
         cols, flat = self._on_current(asset_type)
-        f = m._flat
-        bar_index = flat - f.offsets[cols]
+        if among is not None:
+            keep = among[cols]
+            cols, flat = cols[keep], flat[keep]
+        momentum, adv20_usd, rsi14, surge_ratio, close = m._flat.values[flat].T
         return ScanSnapshot(
             asset_type=asset_type, bar_date=self._current[asset_type],
             columns=cols, assets=m._assets[cols], tickers=m._ticker_array[cols],
-            market_cap=m._caps[cols],
-            momentum=f.momentum[flat], adv20_usd=f.adv20_usd[flat], rsi14=f.rsi14[flat],
-            surge_ratio=f.surge_ratio[flat], close=f.close[flat],
-            has_score=(bar_index >= MIN_SCORE_BARS - 1) & np.isfinite(f.momentum[flat]),
+            market_cap=m._caps[cols], momentum=momentum, adv20_usd=adv20_usd, rsi14=rsi14,
+            surge_ratio=surge_ratio, close=close, has_score=m._flat.has_score[flat],
         )
 
 

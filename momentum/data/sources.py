@@ -46,7 +46,8 @@ def build_source(cfg: StrategyConfig, now: datetime, data_dir: str | Path | None
     choice = choice or choose_source(cfg, data_dir)
     if choice.name == "csv":
         from momentum.data.csv_source import CsvDirectorySource
-        return CsvDirectorySource(Path(data_dir or cfg.data.csv_dir), now=now)
+        cache = Path(cfg.data.cache_dir) / "csv" if cfg.data.cache_enabled else None
+        return CsvDirectorySource(Path(data_dir or cfg.data.csv_dir), now=now, cache_dir=cache)
     if choice.name == "tiingo":
         from momentum.data.tiingo.source import TiingoSource
         return TiingoSource.from_config(cfg, now=now)

@@ -18,9 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Protocol, TextIO
-
-import requests
+from typing import TYPE_CHECKING, Protocol, TextIO
 
 from momentum.core.clock import Clock
 from momentum.core.config import AlertsConfig, StrategyConfig
@@ -29,6 +27,9 @@ from momentum.core.safeload import safe_json
 from momentum.core.files import write_atomic
 from momentum.notify.alerts import (MASK, Alert, AlertKind, Severity, digest_alert, mask_secrets,
                                     secret_variants)
+
+if TYPE_CHECKING:  # requests is imported by the Slack channel when it sends
+    import requests
 
 logger = logging.getLogger("momentum.notify.alerts")
 THROTTLE_FILE = "alert_throttle.json"
@@ -122,6 +123,8 @@ class SlackChannel:
 
     def send(self, alert: Alert) -> None:
         """Post the alert; raise DeliveryError on a network error or a non-2xx answer."""
+        import requests  # only a Slack delivery pays for the HTTP stack
+
         post = self._session.post if self._session is not None else requests.post
         try:
             resp = post(self._url, json={"text": self.text(alert)}, timeout=self.timeout_seconds)

@@ -14,9 +14,8 @@ from dataclasses import replace
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import plotly.graph_objects as go
 from rich.console import Console, RenderableType
 from rich.table import Table
 
@@ -29,6 +28,9 @@ from momentum.core.files import write_atomic
 from momentum.data.market import AssetHistory, Market
 from momentum.core.money import ZERO
 from momentum.reports.charts import figure_html, plotly_script, price_figure
+
+if TYPE_CHECKING:  # plotly is imported only when a chart is written
+    import plotly.graph_objects as go
 
 YES, NO = "✔", "✘"
 CHART_DAYS = 365

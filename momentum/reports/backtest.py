@@ -22,8 +22,7 @@ from momentum.core.domain import Rejection, Trade
 from momentum.core.files import write_atomic
 from momentum.rules.metrics import benchmark_stats, summarize
 from momentum.core.money import money_str
-from momentum.reports.charts import (drawdown_figure, equity_figure, figure_html,
-                                    monthly_heatmap, plotly_script, price_figure)
+from momentum.reports.report_charts import DRAW_SCRIPT, chart_data, plotly_bundle, price_chart
 
 if TYPE_CHECKING:  # types only
     from momentum.run.engine import EngineState
@@ -110,35 +109,45 @@ def rejections_csv(rejections: Sequence[Rejection]) -> str:
 # ---------------------------------------------------------------- report.html
 def report_html(result: BacktestResult, market: Market, summary: dict[str, Any],
                 exit_cfg: ExitConfig | None) -> str:
-    """The self-contained report page: plotly.js inlined once, one div per figure."""
+    """The self-contained report page: plotly.js embedded once, charts drawn from one JSON block."""
     curve = result.state.equity_curve
     bench = benchmark_stats(market, result.start, result.end, result.state.initial_capital)
+    by_ticker = _trades_by_ticker(result)
+    prices = {t: price_chart(market.history(t), trades, result.start, result.end, exit_cfg)
+              for t, trades in by_ticker.items()}
     sections = [
-        figure_html(equity_figure(curve, bench), "equity"),
-        figure_html(drawdown_figure(curve), "drawdown"),
-        figure_html(monthly_heatmap(curve), "monthly-returns"),
+        _chart_div("equity", 420), _chart_div("drawdown", 260),
+        _chart_div("monthly-returns", 120 + 40 * (result.end.year - result.start.year + 1)),
         "<h2>Metrics</h2>" + metrics_table(summary),
-        _ticker_sections(result, market, exit_cfg),
+        _ticker_sections(by_ticker),
     ]
     if "config" in summary:
         config = html.escape(json.dumps(summary["config"], indent=2, sort_keys=True))
         sections.append(f"<details><summary>Configuration</summary><pre>{config}</pre></details>")
+    data = ('<script type="application/json" id="report-data">'
+            f"{chart_data(curve, bench, prices)}</script>")
+    sections += [plotly_bundle(), data, DRAW_SCRIPT]
     title = f"Momentum backtest {result.start} to {result.end}"
-    return _PAGE.format(title=html.escape(title), plotly=plotly_script(),
-                        body="\n".join(sections))
+    return _PAGE.format(title=html.escape(title), body="\n".join(sections))
 
 
-def _ticker_sections(result: BacktestResult, market: Market, exit_cfg: ExitConfig | None) -> str:
+def _chart_div(div_id: str, height: int) -> str:
+    # The height is reserved up front so the page does not jump as charts are drawn.
+    return f'<div id="{html.escape(div_id)}" class="chart" style="min-height:{height}px"></div>'
+
+
+def _trades_by_ticker(result: BacktestResult) -> dict[str, list[Trade]]:
     by_ticker: dict[str, list[Trade]] = defaultdict(list)
     for t in result.state.portfolio.trades():
         by_ticker[t.ticker].append(t)
+    return {t: by_ticker[t] for t in sorted(by_ticker)}
+
+
+def _ticker_sections(by_ticker: dict[str, list[Trade]]) -> str:
     links = " ".join(f'<a href="#price-{html.escape(t)}">{html.escape(t)}</a>'
-                     for t in sorted(by_ticker))
+                     for t in by_ticker)
     parts = [f"<h2>Traded assets ({len(by_ticker)})</h2><p class='toc'>{links}</p>"]
-    for ticker in sorted(by_ticker):
-        fig = price_figure(market.history(ticker), by_ticker[ticker], result.start, result.end,
-                           exit_cfg)
-        parts.append(figure_html(fig, f"price-{ticker}"))
+    parts += [_chart_div(f"price-{ticker}", 360) for ticker in by_ticker]
     return "\n".join(parts)
 
 
@@ -191,7 +200,6 @@ table.metrics th, table.metrics td {{ border-bottom: 1px solid #eee; padding: 3p
 table.metrics td {{ text-align: right; font-variant-numeric: tabular-nums; }}
 p.toc a {{ margin-right: 0.6em; }}
 </style>
-{plotly}
 </head>
 <body>
 <h1>{title}</h1>

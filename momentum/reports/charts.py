@@ -1,42 +1,50 @@
-"""Plotly figures of the backtest report: equity vs benchmark, drawdown, monthly returns, prices.
+"""Plotly figures of `analyze-trade --html`: a ticker's closes, fills, stop, target and trail.
 
-Figures are rendered as HTML fragments without the plotly.js bundle; the page that holds them
-inlines the bundle once (``plotly_script``), so the report works offline.
-Numbers are converted to float here: charts are display only (R5.7 rounding is for display).
+report.html draws its charts in the browser from plain data (reports/report_charts.py); only this
+page builds plotly figure objects, so plotly is imported inside the functions that use it and
+every other command starts without it. The bundle is inlined once (``plotly_script``), so the page
+works offline. Numbers are converted to float here: charts are display only (R5.7).
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
-from typing import TYPE_CHECKING
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import plotly.graph_objects as go
-from plotly.offline import get_plotlyjs
 
 from momentum.core.config import ExitConfig
 from momentum.core.domain import Trade
-from momentum.rules.metrics import BenchmarkStats, ValuePoint, drawdown_series, monthly_returns
 from momentum.rules.signals import exit_levels
 
 if TYPE_CHECKING:  # types only
+    import plotly.graph_objects as go
+
     from momentum.data.market import AssetHistory
 
-# A small template keeps each figure's JSON short (the default one adds ~6 kB per figure).
-_TEMPLATE = go.layout.Template(layout={
-    "font": {"family": "Helvetica, Arial, sans-serif", "size": 12, "color": "#222"},
-    "paper_bgcolor": "white", "plot_bgcolor": "white", "hovermode": "x unified",
-    "xaxis": {"gridcolor": "#eee", "linecolor": "#999"},
-    "yaxis": {"gridcolor": "#eee", "linecolor": "#999"},
-    "margin": {"l": 60, "r": 20, "t": 50, "b": 40},
-    "legend": {"orientation": "h", "y": -0.15},
-})
-_MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 _PLOT_CONFIG = {"responsive": True, "displaylogo": False}
+
+
+@lru_cache(maxsize=1)
+def _template() -> Any:
+    import plotly.graph_objects as go
+
+    # A small template keeps each figure's JSON short (the default one adds ~6 kB per figure).
+    return go.layout.Template(layout={
+        "font": {"family": "Helvetica, Arial, sans-serif", "size": 12, "color": "#222"},
+        "paper_bgcolor": "white", "plot_bgcolor": "white", "hovermode": "x unified",
+        "xaxis": {"gridcolor": "#eee", "linecolor": "#999"},
+        "yaxis": {"gridcolor": "#eee", "linecolor": "#999"},
+        "margin": {"l": 60, "r": 20, "t": 50, "b": 40},
+        "legend": {"orientation": "h", "y": -0.15},
+    })
 
 
 def plotly_script() -> str:
     """The plotly.js bundle in one inline <script> tag (include it once per page)."""
+    from plotly.offline import get_plotlyjs
+
     return f'<script type="text/javascript">{get_plotlyjs()}</script>'
 
 
@@ -46,58 +54,14 @@ def figure_html(fig: go.Figure, div_id: str) -> str:
                        config=_PLOT_CONFIG)
 
 
-def equity_figure(curve: Sequence[ValuePoint], bench: BenchmarkStats) -> go.Figure:
-    """Strategy equity against buy-and-hold of the benchmark scaled to the initial capital."""
-    fig = go.Figure(layout={"template": _TEMPLATE, "height": 420})
-    fig.add_scatter(x=[p.day for p in curve], y=np.array([float(p.equity) for p in curve]),
-                    name="strategy", line={"color": "#1f77b4", "width": 2})
-    title = "Equity"
-    if bench.curve:
-        fig.add_scatter(x=[p.day for p in bench.curve],
-                        y=np.array([float(p.equity) for p in bench.curve]),
-                        name=f"{bench.ticker} buy & hold", line={"color": "#999", "width": 1.5})
-        title += f" vs {bench.ticker} (scaled to the initial capital)"
-    elif bench.reason:
-        title += f" ({bench.reason})"
-    fig.update_layout(title=title, yaxis_title="USD")
-    return fig
-
-
-def drawdown_figure(curve: Sequence[ValuePoint]) -> go.Figure:
-    """Drawdown from the running peak, in percent (negative)."""
-    depth = -100.0 * np.array(drawdown_series(curve))
-    fig = go.Figure(layout={"template": _TEMPLATE, "height": 260})
-    fig.add_scatter(x=[p.day for p in curve], y=depth, name="drawdown", fill="tozeroy",
-                    line={"color": "#d62728", "width": 1})
-    fig.update_layout(title="Drawdown", yaxis_title="%", showlegend=False)
-    return fig
-
-
-def monthly_heatmap(curve: Sequence[ValuePoint]) -> go.Figure:
-    """Year x month heatmap of % returns between month-end equities."""
-    returns = monthly_returns(curve)
-    years = sorted({y for y, _ in returns})
-    z = [[_pct_or_none(returns.get((y, m))) for m in range(1, 13)] for y in years]
-    text = [["" if v is None else f"{v:.1f}%" for v in row] for row in z]
-    fig = go.Figure(layout={"template": _TEMPLATE, "height": 120 + 40 * len(years)})
-    fig.add_heatmap(z=z, x=_MONTHS, y=[str(y) for y in years], text=text,
-                    texttemplate="%{text}", colorscale="RdYlGn", zmid=0,
-                    hovertemplate="%{y} %{x}: %{text}<extra></extra>", xgap=2, ygap=2)
-    fig.update_layout(title="Monthly returns (%)", hovermode="closest",
-                      yaxis={"autorange": "reversed", "type": "category"})
-    return fig
-
-
-def _pct_or_none(x: float | None) -> float | None:
-    return None if x is None else 100.0 * x
-
-
 def price_figure(history: AssetHistory, trades: Sequence[Trade], first: date, last: date,
                  exit_cfg: ExitConfig | None) -> go.Figure:
     """Close over the window with entries, exits and each trade's stop, target and trail."""
+    import plotly.graph_objects as go
+
     lo, hi = _window(history, first, last)
     ticker = history.asset.ticker
-    fig = go.Figure(layout={"template": _TEMPLATE, "height": 360, "hovermode": "closest"})
+    fig = go.Figure(layout={"template": _template(), "height": 360, "hovermode": "closest"})
     fig.add_scatter(x=history.dates[lo:hi], y=history.close[lo:hi], name="close",
                     line={"color": "#444", "width": 1.2})
     if exit_cfg is not None:

@@ -106,6 +106,14 @@ class AssetScanner:
 
     def __init__(self, cfg: ScannerConfig) -> None:
         self.cfg = cfg
+        # The last full scan's refs as arrays: the days until the next one reuse them (R3.5).
+        self._refs: tuple[ScanCache, dict[AssetType, np.ndarray]] | None = None
+
+    def _ref_arrays(self, cache: ScanCache) -> dict[AssetType, np.ndarray]:
+        if self._refs is None or self._refs[0] is not cache:
+            self._refs = (cache, {t: np.asarray(cache.refs.get(t, ()), dtype=np.float64)
+                                  for t in SCANNED_TYPES})
+        return self._refs[1]
 
     def run_daily_scan(self, view: MarketView, cache: ScanCache | None,
                        exclude: Collection[str] = ()) -> ScanResult:
@@ -119,14 +127,9 @@ class AssetScanner:
             groups, eligible, why, new_cache = self._rescore(view, cache)
             logger.debug("cache hit on %s (full scan %s)", view.day, cache.full_scan_date)
         tickers, scores, pick = _ranked(groups)
-        chosen: list[Candidate] = []
-        held = 0
-        for k in range(len(tickers)):
-            if tickers[k] in exclude:
-                held += 1
-            elif len(chosen) < self.cfg.max_candidates:
-                chosen.append(pick(k))
-        why["already held or ordered"] += held
+        held = np.isin(tickers, list(exclude)) if exclude else np.zeros(len(tickers), bool)
+        chosen = pick(np.flatnonzero(~held)[:self.cfg.max_candidates])
+        why["already held or ordered"] += int(held.sum())
         return ScanResult(day=view.day, full_scan=full, candidates=tuple(chosen),
                           passed_tickers=tickers, passed_scores=scores,
                           eligible=eligible, filtered=dict(why), cache=new_cache)
@@ -135,6 +138,7 @@ class AssetScanner:
         groups: list[_Passed] = []
         eligible: dict[AssetType, int] = {}
         refs: dict[AssetType, tuple[float, ...]] = {}
+        arrays: dict[AssetType, np.ndarray] = {}
         why: Counter[str] = Counter()
         for asset_type in SCANNED_TYPES:
             snap = view.snapshot(asset_type)
@@ -142,21 +146,23 @@ class AssetScanner:
             mask, reasons = eligible_mask(snap, self.cfg)
             why.update(reasons)
             ref = np.sort(snap.momentum[mask])
-            refs[asset_type] = tuple(ref.tolist())
+            refs[asset_type], arrays[asset_type] = tuple(ref.tolist()), ref
             eligible[asset_type] = int(mask.sum())
             groups.append(self._above_threshold(snap, mask, ref, why))
         stored = sorted(t for g in groups for t in g.snap.tickers[g.rows].tolist())
         cache = ScanCache(full_scan_date=view.day, candidates=tuple(stored), refs=refs)
+        self._refs = (cache, arrays)
         return groups, eligible, why, cache
 
     def _rescore(self, view: MarketView, cache: ScanCache):
         stored = view.column_mask(cache.candidates)
+        refs = self._ref_arrays(cache)
         groups: list[_Passed] = []
         why: Counter[str] = Counter()
         for asset_type in SCANNED_TYPES:
-            snap = view.snapshot(asset_type)
-            mask = stored[snap.columns] & snap.has_score
-            ref = np.asarray(cache.refs.get(asset_type, ()), dtype=np.float64)
+            snap = view.snapshot(asset_type, among=stored)
+            mask = snap.has_score
+            ref = refs[asset_type]
             groups.append(self._above_threshold(snap, mask, ref, why))
         eligible = {t: len(cache.refs.get(t, ())) for t in SCANNED_TYPES}
         return groups, eligible, why, cache
@@ -175,8 +181,8 @@ class AssetScanner:
 def _ranked(groups: list[_Passed]):
     """Passed assets of every class by score descending, ticker ascending (R3.6).
 
-    Returns (tickers, scores, pick) where pick(k) builds the Candidate of rank k: only the few
-    that are kept are ever built.
+    Returns (tickers, scores, pick) where pick(ranks) builds the Candidates of those ranks: only
+    the few that are kept are ever built.
     """
     tickers = np.concatenate([g.snap.tickers[g.rows] for g in groups])
     scores = np.concatenate([g.scores for g in groups])
@@ -185,9 +191,15 @@ def _ranked(groups: list[_Passed]):
     order = np.lexsort((tickers, -scores))
     tickers, scores, owner, within = tickers[order], scores[order], owner[order], within[order]
 
-    def pick(k: int) -> Candidate:
-        g = groups[owner[k]]
-        return _candidate(g.snap, int(g.rows[within[k]]), float(scores[k]))
+    def pick(ranks: np.ndarray) -> list[Candidate]:
+        out: list[Candidate] = [None] * len(ranks)  # type: ignore[list-item]
+        for i, g in enumerate(groups):
+            sel = np.flatnonzero(owner[ranks] == i)
+            rows = g.rows[within[ranks[sel]]]
+            for pos, c in zip(sel.tolist(), _candidates(g.snap, rows, scores[ranks[sel]]),
+                              strict=True):
+                out[pos] = c
+        return out
 
     return tickers, scores, pick
 
@@ -207,9 +219,12 @@ def held_scores(view: MarketView, cache: ScanCache | None,
     return out
 
 
-def _candidate(snap: ScanSnapshot, i: int, score: float) -> Candidate:
-    a = snap.assets[i]
-    return Candidate(ticker=a.ticker, asset_type=a.asset_type, sector=a.sector, score=score,
-                     momentum=float(snap.momentum[i]), rsi14=float(snap.rsi14[i]),
-                     adv20_usd=float(snap.adv20_usd[i]), surge_ratio=float(snap.surge_ratio[i]),
-                     close=float(snap.close[i]), bar_date=snap.bar_date)
+def _candidates(snap: ScanSnapshot, rows: np.ndarray, scores: np.ndarray) -> list[Candidate]:
+    # One gather per field for all the rows: a candidate is built from plain Python floats.
+    fields = zip(snap.assets[rows].tolist(), scores.tolist(), snap.momentum[rows].tolist(),
+                 snap.rsi14[rows].tolist(), snap.adv20_usd[rows].tolist(),
+                 snap.surge_ratio[rows].tolist(), snap.close[rows].tolist(), strict=True)
+    return [Candidate(ticker=a.ticker, asset_type=a.asset_type, sector=a.sector, score=score,
+                      momentum=m, rsi14=rsi, adv20_usd=adv, surge_ratio=surge, close=close,
+                      bar_date=snap.bar_date)
+            for a, score, m, rsi, adv, surge, close in fields]

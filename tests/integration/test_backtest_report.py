@@ -19,6 +19,7 @@ from momentum.core.money import to_money
 from momentum.data.csv_source import CsvDirectorySource
 from momentum.data.market import Market
 from momentum.reports.backtest import write_backtest_outputs
+from momentum.reports.report_charts import unpack_plotly_bundle
 from momentum.run.backtester import BacktestResult, run_backtest
 
 START, END = date(2018, 1, 1), date(2019, 12, 31)
@@ -115,13 +116,19 @@ def test_pnl_of_trades_csv_adds_up_to_the_final_equity(run: Run):
 
 def test_report_html_is_self_contained_with_a_chart_per_traded_ticker(run: Run):
     page = run.paths["report.html"].read_text(encoding="utf-8")
-    assert page.count(get_plotlyjs()) == 1
+    # plotly.js is embedded once, compressed; the charts are drawn from one JSON block.
+    assert page.count('id="plotly-js"') == 1 and unpack_plotly_bundle(page) == get_plotlyjs()
     assert not re.search(r"<script[^>]+src=", page)  # nothing fetched: no CDN
     tickers = {t.ticker for t in run.result.state.portfolio.trades()}
     for ticker in tickers:
         assert page.count(f'<div id="price-{ticker}"') == 1
     # equity, drawdown, monthly heatmap + one price chart per traded ticker
-    assert page.count("Plotly.newPlot(") == 3 + len(tickers)
+    block = re.search(r'<script type="application/json" id="report-data">(.*?)</script>', page,
+                      re.S)
+    assert block is not None and page.count('id="report-data"') == 1
+    charts = json.loads(block.group(1))["charts"]
+    prices = {f"price-{t}" for t in tickers}
+    assert set(charts) == {"equity", "drawdown", "monthly-returns"} | prices
     for div in ("equity", "drawdown", "monthly-returns"):
         assert f'id="{div}"' in page
 

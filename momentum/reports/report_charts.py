@@ -1,0 +1,249 @@
+"""The charts of report.html as plain data, drawn by the browser (plotly.js embedded once).
+
+Python writes one compact JSON block (``chart_data``): equity vs benchmark, drawdown, monthly
+returns and one price chart per traded ticker (close around each trade, entries, exits, R4.2 stop
+and target, R4.3 trail). The page's script turns it into plotly traces; the per-ticker charts are
+drawn only when scrolled into view. plotly.js is embedded gzip-compressed and base64-encoded (4.8
+MB -> 2.3 MB) and unpacked by the browser's DecompressionStream, so the page needs no network.
+Numbers are display floats, rounded to 6 significant digits: charts are display only (R5.7).
+"""
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+from collections.abc import Sequence
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from momentum.core.config import ExitConfig
+from momentum.core.domain import Trade
+from momentum.reports.charts import trailing_levels
+from momentum.rules.metrics import BenchmarkStats, ValuePoint, drawdown_series, monthly_returns
+from momentum.rules.signals import exit_levels
+
+if TYPE_CHECKING:  # types only
+    from momentum.data.market import AssetHistory
+
+BARS_BEFORE_ENTRY = 60  # context shown before each trade on its price chart
+BARS_AFTER_EXIT = 20
+_MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+
+
+def _num(x: float | None) -> float | None:
+    return None if x is None or not np.isfinite(x) else float(f"{x:.6g}")
+
+
+def _nums(values: Any) -> list[float | None]:
+    return [_num(v) for v in np.asarray(values, dtype=np.float64).tolist()]
+
+
+def equity_chart(curve: Sequence[ValuePoint], bench: BenchmarkStats) -> dict[str, Any]:
+    """Strategy equity against buy-and-hold of the benchmark scaled to the initial capital."""
+    chart: dict[str, Any] = {"x": _day_axis([p.day for p in curve]),
+                             "y": _nums([float(p.equity) for p in curve]), "title": "Equity"}
+    if bench.curve:
+        chart["bench"] = {"name": f"{bench.ticker} buy & hold",
+                          "x": _day_axis([p.day for p in bench.curve]),
+                          "y": _nums([float(p.equity) for p in bench.curve])}
+        chart["title"] += f" vs {bench.ticker} (scaled to the initial capital)"
+    elif bench.reason:
+        chart["title"] += f" ({bench.reason})"
+    return chart
+
+
+def drawdown_chart(curve: Sequence[ValuePoint]) -> dict[str, Any]:
+    """Drawdown from the running peak, in percent (negative)."""
+    return {"x": _day_axis([p.day for p in curve]),
+            "y": _nums(-100.0 * np.array(drawdown_series(curve), dtype=np.float64))}
+
+
+def monthly_chart(curve: Sequence[ValuePoint]) -> dict[str, Any]:
+    """Year x month % returns between month-end equities."""
+    returns = monthly_returns(curve)
+    years = sorted({y for y, _ in returns})
+    z = [[_num(None if returns.get((y, m)) is None else 100.0 * returns[(y, m)])
+          for m in range(1, 13)] for y in years]
+    return {"years": [str(y) for y in years], "months": _MONTHS, "z": z}
+
+
+def price_chart(history: AssetHistory, trades: Sequence[Trade], first: date, last: date,
+                exit_cfg: ExitConfig | None) -> dict[str, Any]:
+    """Closes around each trade (gaps between), entries, exits, stop/target and the trail."""
+    asset = history.asset
+    lo, hi = _trade_windows(history, trades, first, last)
+    keep = np.zeros(len(history.dates), dtype=bool)
+    for a, b in zip(lo, hi, strict=True):
+        keep[a:b] = True
+    idx = np.flatnonzero(keep)
+    # A null between windows breaks the line, so no straight segment spans untraded years.
+    gap = np.flatnonzero(np.diff(idx) > 1) + 1
+    # The gap point repeats the previous date; its null close is what breaks the line.
+    dates = [d.item() for d in np.insert(history.dates[idx], gap, history.dates[idx][gap - 1])]
+    closes = np.insert(history.close[idx].astype(object), gap, None).tolist()
+    chart: dict[str, Any] = {
+        "title": f"{asset.ticker} ({asset.asset_type.value}, {asset.sector}): "
+                 f"{len(trades)} trade(s)",
+        "x": _day_axis(dates), "y": [_num(c) for c in closes],
+        "entries": [[t.entry_date.isoformat(), _num(float(t.entry_price)),
+                     f"buy {t.quantity} @ {t.entry_price:.4f}"] for t in trades],
+        "exits": [[t.exit_date.isoformat(), _num(float(t.exit_price)), _reason(t),
+                   f"sell @ {t.exit_price:.4f} ({_reason(t)}), pnl {t.pnl:.2f}"]
+                  for t in trades if t.exit_date is not None and t.exit_price is not None],
+    }
+    if exit_cfg is not None:
+        chart.update(_levels(history, trades, last, exit_cfg))
+    return chart
+
+
+def _trade_windows(history: AssetHistory, trades: Sequence[Trade], first: date,
+                   last: date) -> tuple[list[int], list[int]]:
+    dates = history.dates
+    lo_bound = int(np.searchsorted(dates, np.datetime64(first, "D"), side="left"))
+    hi_bound = int(np.searchsorted(dates, np.datetime64(last, "D"), side="right"))
+    lo, hi = [], []
+    for t in trades:
+        i0 = int(np.searchsorted(dates, np.datetime64(t.entry_date, "D"), side="left"))
+        i1 = int(np.searchsorted(dates, np.datetime64(t.exit_date or last, "D"), side="right"))
+        lo.append(max(lo_bound, i0 - BARS_BEFORE_ENTRY))
+        hi.append(min(hi_bound, i1 + BARS_AFTER_EXIT))
+    return lo, hi
+
+
+def _reason(t: Trade) -> str:
+    return "" if t.exit_reason is None else t.exit_reason.value
+
+
+def _levels(history: AssetHistory, trades: Sequence[Trade], last: date,
+            cfg: ExitConfig) -> dict[str, Any]:
+    """R4.2 stop and target per trade (entry to exit); the R4.3 trail derived from the bars."""
+    levels, trail_x, trail_y = [], [], []
+    for t in trades:
+        stop, target = exit_levels(t.entry_price, t.asset_type, cfg)
+        levels.append([t.entry_date.isoformat(), (t.exit_date or last).isoformat(),
+                       _num(float(stop)), _num(float(target))])
+        x, y = trailing_levels(history, t, last, cfg)
+        if any(v is not None for v in y):
+            trail_x += x + x[-1:]
+            trail_y += [_num(v) for v in y] + [None]
+    return {"levels": levels, "trail": [_day_axis(trail_x), trail_y]}
+
+
+def _day_axis(days: Sequence[date]) -> dict[str, Any]:
+    """Dates as the first one and day steps (2 characters a point instead of 13)."""
+    if not days:
+        return {"d0": None, "dd": []}
+    ordinals = [d.toordinal() for d in days]
+    steps = [0] + [b - a for a, b in zip(ordinals, ordinals[1:], strict=False)]
+    return {"d0": days[0].isoformat(), "dd": steps}
+
+
+def chart_data(curve: Sequence[ValuePoint], bench: BenchmarkStats,
+               prices: dict[str, dict[str, Any]]) -> str:
+    """The page's JSON block: every chart keyed by its div id; safe inside a <script> tag."""
+    charts = {"equity": equity_chart(curve, bench), "drawdown": drawdown_chart(curve),
+              "monthly-returns": monthly_chart(curve),
+              **{f"price-{t}": chart for t, chart in prices.items()}}
+    text = json.dumps({"charts": charts}, separators=(",", ":"), allow_nan=False)
+    return text.replace("</", "<\\/")  # a ticker or reason can never close the script tag
+
+
+def plotly_bundle() -> str:
+    """plotly.js, gzip-compressed and base64-encoded, in one inert <script> tag (once a page)."""
+    from plotly.offline import get_plotlyjs  # only the report pays for plotly
+
+    packed = gzip.compress(get_plotlyjs().encode("utf-8"), compresslevel=1, mtime=0)
+    return ('<script type="application/gzip;base64" id="plotly-js">'
+            + base64.b64encode(packed).decode("ascii") + "</script>")
+
+
+def unpack_plotly_bundle(page: str) -> str:
+    """The plotly.js source embedded in a page by plotly_bundle (for tests and tools)."""
+    start = page.index('<script type="application/gzip;base64" id="plotly-js">')
+    body = page[page.index(">", start) + 1: page.index("</script>", start)]
+    return gzip.decompress(base64.b64decode(body)).decode("utf-8")
+
+
+DRAW_SCRIPT = """<script>
+(function () {
+  const data = JSON.parse(document.getElementById("report-data").textContent).charts;
+  const packed = document.getElementById("plotly-js").textContent;
+  const bytes = Uint8Array.from(atob(packed), (c) => c.charCodeAt(0));
+  const ready = new Response(new Blob([bytes]).stream().pipeThrough(
+      new DecompressionStream("gzip"))).text().then((code) => {
+    const s = document.createElement("script");
+    s.textContent = code;
+    document.head.appendChild(s);
+  });
+  const base = {font: {family: "Helvetica, Arial, sans-serif", size: 12, color: "#222"},
+    paper_bgcolor: "white", plot_bgcolor: "white", hovermode: "x unified",
+    xaxis: {gridcolor: "#eee", linecolor: "#999"}, yaxis: {gridcolor: "#eee", linecolor: "#999"},
+    margin: {l: 60, r: 20, t: 50, b: 40}, legend: {orientation: "h", y: -0.15}};
+  // ColorBrewer RdYlGn, the scale the Python report used (plotly.js has no such named scale).
+  const RD_YL_GN = ["#a50026", "#d73027", "#f46d43", "#fdae61", "#fee08b", "#ffffbf", "#d9ef8b",
+    "#a6d96a", "#66bd63", "#1a9850", "#006837"].map((c, i) => [i / 10, c]);
+  // A day axis {d0, dd}: the first date and the day steps to each next point.
+  const X = (a) => { let t = Date.parse(a.d0);
+    return a.dd.map((d) => new Date(t += d * 86400000).toISOString().slice(0, 10)); };
+  const layout = (extra) => Object.assign({}, base, extra);
+  const builders = {
+    "equity": (c) => [[{x: X(c.x), y: c.y, name: "strategy", line: {color: "#1f77b4", width: 2}}]
+        .concat(c.bench ? [{x: X(c.bench.x), y: c.bench.y, name: c.bench.name,
+                            line: {color: "#999", width: 1.5}}] : []),
+      layout({title: {text: c.title}, height: 420, yaxis: Object.assign({}, base.yaxis,
+              {title: {text: "USD"}})})],
+    "drawdown": (c) => [[{x: X(c.x), y: c.y, name: "drawdown", fill: "tozeroy",
+                          line: {color: "#d62728", width: 1}}],
+      layout({title: {text: "Drawdown"}, height: 260, showlegend: false,
+              yaxis: Object.assign({}, base.yaxis, {title: {text: "%"}})})],
+    "monthly-returns": (c) => [[{type: "heatmap", z: c.z, x: c.months, y: c.years,
+        text: c.z.map((r) => r.map((v) => v === null ? "" : v.toFixed(1) + "%")),
+        texttemplate: "%{text}", colorscale: RD_YL_GN, zmid: 0, xgap: 2, ygap: 2,
+        hovertemplate: "%{y} %{x}: %{text}<extra></extra>"}],
+      layout({title: {text: "Monthly returns (%)"}, hovermode: "closest",
+              height: 120 + 40 * c.years.length, xaxis: {type: "category"},
+              yaxis: {autorange: "reversed", type: "category"}})],
+  };
+  function price(c) {
+    const traces = [{x: X(c.x), y: c.y, name: "close", line: {color: "#444", width: 1.2}}];
+    if (c.levels) {
+      const seg = (k) => c.levels.flatMap((l) => [l[k], l[k], null]);
+      const sx = c.levels.flatMap((l) => [l[0], l[1], null]);
+      traces.push({x: sx, y: seg(2), mode: "lines", name: "stop", hoverinfo: "y+name",
+                   line: {color: "#d62728", dash: "dash", width: 1}});
+      traces.push({x: sx, y: seg(3), mode: "lines", name: "target", hoverinfo: "y+name",
+                   line: {color: "#2ca02c", dash: "dash", width: 1}});
+      if (c.trail[1].length) {
+        traces.push({x: X(c.trail[0]), y: c.trail[1], mode: "lines", name: "trailing stop",
+                     hoverinfo: "y+name", line: {color: "#ff7f0e", width: 1, shape: "hv"}});
+      }
+    }
+    traces.push({x: c.entries.map((e) => e[0]), y: c.entries.map((e) => e[1]),
+                 mode: "markers", name: "entry", hovertext: c.entries.map((e) => e[2]),
+                 hoverinfo: "text+x",
+                 marker: {symbol: "triangle-up", size: 11, color: "#2ca02c"}});
+    traces.push({x: c.exits.map((e) => e[0]), y: c.exits.map((e) => e[1]),
+                 mode: "markers+text", name: "exit", text: c.exits.map((e) => e[2]),
+                 textposition: "bottom center", textfont: {size: 10},
+                 hovertext: c.exits.map((e) => e[3]), hoverinfo: "text+x",
+                 marker: {symbol: "triangle-down", size: 11, color: "#d62728"}});
+    return [traces, layout({title: {text: c.title}, height: 360, hovermode: "closest",
+                            yaxis: Object.assign({}, base.yaxis, {title: {text: "price"}})})];
+  }
+  function draw(div) {
+    const c = data[div.id];
+    if (!c || div.dataset.drawn) return;
+    div.dataset.drawn = "1";
+    const [traces, lay] = (builders[div.id] || price)(c);
+    ready.then(() => Plotly.newPlot(div, traces, lay, {responsive: true, displaylogo: false}));
+  }
+  const charts = Array.from(document.querySelectorAll("div.chart"));
+  if (!("IntersectionObserver" in window)) { charts.forEach(draw); return; }
+  const seen = new IntersectionObserver((entries) => entries.forEach((e) => {
+    if (e.isIntersecting) { seen.unobserve(e.target); draw(e.target); }
+  }), {rootMargin: "400px"});
+  charts.forEach((div) => seen.observe(div));
+})();
+</script>"""
