@@ -2,6 +2,7 @@
 
     python bench/mutation.py                      # every module of [tool.mutmut] only_mutate
     python bench/mutation.py --module signals risk --max-children 2
+    python bench/mutation.py --keep --module risk # re-run one module, keep the others' results
     python bench/mutation.py --report-only        # re-read mutants/ and rewrite the files
 
 mutmut copies the package to mutants/, plants one small change at a time (`<=` -> `<`, `+` -> `-`,
@@ -28,11 +29,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SURVIVORS = ROOT / "bench" / "mutation_survivors.txt"
 EQUIVALENT = ROOT / "bench" / "mutation_equivalent.txt"
-MODULES = {  # short name -> dotted module (mutant names start with it)
+MODULES = {  # short name -> dotted module (mutant names start with it); run in this order
     "signals": "momentum.rules.signals", "risk": "momentum.rules.risk",
-    "broker": "momentum.rules.broker", "portfolio": "momentum.rules.portfolio",
-    "scanner": "momentum.rules.scanner", "engine": "momentum.run.engine",
-    "indicators": "momentum.data.indicators", "money": "momentum.core.money",
+    "broker": "momentum.rules.broker", "engine": "momentum.run.engine",
+    "portfolio": "momentum.rules.portfolio", "scanner": "momentum.rules.scanner",
+    "money": "momentum.core.money", "indicators": "momentum.data.indicators",
 }
 RESULT = re.compile(r"^\s*(\S+): (.+)$")
 
@@ -75,6 +76,7 @@ def equivalents() -> dict[str, str]:
 
 def report(modules: list[str]) -> int:
     status, explained = results(), equivalents()
+    modules = [m for m in MODULES.values() if any(k.startswith(m + ".") for k in status)] or modules
     lines, unexplained = [], 0
     print(f"{'module':<28} {'mutants':>7} {'killed':>7} {'survived':>8} {'equiv.':>6} "
           f"{'other':>6}")
@@ -102,16 +104,18 @@ def report(modules: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--module", nargs="+", choices=sorted(MODULES), default=sorted(MODULES))
+    parser.add_argument("--module", nargs="+", choices=list(MODULES), default=list(MODULES))
     parser.add_argument("--max-children", type=int, default=1,
                         help="parallel mutants (default 1: the machine is shared)")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per module")
     parser.add_argument("--report-only", action="store_true")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep mutants/ from the last run (re-runs only the given modules)")
     args = parser.parse_args(argv)
     modules = [MODULES[m] for m in args.module]
     if not args.report_only:
-        # a fresh copy: mutmut's cached test-to-function map does not see new tests otherwise
-        shutil.rmtree(ROOT / "mutants", ignore_errors=True)
+        if not args.keep:   # a fresh copy, so no verdict of an older source or test survives
+            shutil.rmtree(ROOT / "mutants", ignore_errors=True)
         for module in modules:
             before = resource.getrusage(resource.RUSAGE_CHILDREN)
             wall = run_module(module, args.max_children, args.timeout)

@@ -229,3 +229,40 @@ def test_sell_prices_of_both_asset_types():
     fill = BROKER.sell(coin, DAY, D("300"), None)
     # 300 * 0.997 = 299.1; commission 0.001 * 299.1 * 10 = 2.991
     assert (fill.price, fill.commission) == (D("299.100"), D("2.9910"))
+
+
+# ---------------------------------------------------------------- what a rejection says (STYLE 3)
+@pytest.mark.parametrize("b,close,rule,detail", [
+    (book(count=8), 50.0, "R6.2", "8 open or pending >= max 8"),
+    (book(), 12500.01, "R6.3", "size rounds to 0 at close 12500.01 with equity 100000.00"),
+    (book(gross="12500.01"), 50.0, "R6.4", "gross exposure 0.2500 > max 0.25"),
+    (book(gross="2500.01", sectors={"Tech": "2500.01"}), 50.0, "R6.5",
+     "Tech exposure 0.1500 > max 0.15"),
+    (book(free="12512.49"), 50.0, "R6.6", "needs 12512.50 > free cash 12512.49"),
+])
+def test_each_rejection_names_its_rule_and_the_numbers(b, close, rule, detail):
+    _, [rej] = RISK.approve_entries(DAY, [EntrySignal(candidate(close=close))], b)
+    assert (rej.day, rej.ticker, rej.rule, rej.detail) == (DAY, "AAA", rule, detail)
+
+
+def test_equal_strength_is_taken_in_ticker_order_and_numbered():
+    # same score: BBB, AAA given in that order are met as AAA (sequence 0), BBB (sequence 1)
+    orders, _ = RISK.approve_entries(DAY, [EntrySignal(candidate("BBB", sector="S1")),
+                                           EntrySignal(candidate("AAA", sector="S2"))], book())
+    assert [(o.ticker, o.sequence) for o in orders] == [("AAA", 0), ("BBB", 1)]
+
+
+def test_risk_book_of_a_portfolio_counts_positions_and_pending_entries():
+    from momentum.core.domain import EntryOrder
+    from momentum.rules.portfolio import Portfolio
+    from tests.unit.test_boundaries_exits import held
+    pos = held("54.00")                                    # 10 shares marked at 54.00: 540
+    pending = EntryOrder(ticker="BBB", asset_type=STOCK, sector="Energy", decided_on=DAY,
+                         decision_bar_date=DAY, quantity=D("20"), score=75.0,
+                         reference_close=D("10"), reserved_cash=D("200.20"), sequence=0)
+    folio = Portfolio(cash=D("1000"), positions={"AAA": pos}, pending_entries=[pending])
+    b = RiskBook.of(folio, D("1500"))
+    # equity 1000 + 540 = 1540; free 1000 - 200.20; 1 + 1 open; gross 540 + 20 * 10 = 740
+    assert (b.equity, b.previous_equity, b.free_cash, b.open_count, b.gross_value) == \
+        (D("1540.00"), D("1500"), D("799.80"), 2, D("740.00"))
+    assert b.sector_values == {"Tech": D("540.00"), "Energy": D("200")}

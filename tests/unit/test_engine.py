@@ -396,6 +396,25 @@ def test_mixed_calendars_over_a_weekend_and_a_holiday():
     assert state.portfolio.cash == cash
 
 
+def test_run_day_refuses_a_view_of_another_day():
+    market = market_of({AAA: ENTRY_ROWS})
+    with pytest.raises(ValueError, match=f"view is for {DAYS[0]}, not {DAYS[1]}"):
+        run_day(DAYS[1], start(), market.until(DAYS[0]), RULES)
+
+
+def test_day_result_records_exposure_data_dates_and_the_history():
+    state = start(orders=[order()])
+    [day] = run(state, market_of({AAA: ENTRY_ROWS}), DAYS[1:2])
+    # 10 AAA at the close 51 = 510 of equity 99,499.50 + 510 = 100,009.50
+    assert day.gross_exposure == D("510") / D("100009.50")
+    assert day.sector_exposure == {"Tech": D("510") / D("100009.50")}
+    assert (sorted(day.data_dates), day.data_dates["stock"], day.skipped) == \
+        (["crypto", "stock"], DAYS[1], [])
+    assert (state.last_step, state.fills, state.rejections) == (DAYS[1], day.fills, [])
+    assert [(p.day, p.equity, p.cash) for p in state.equity_curve] == \
+        [(DAYS[1], D("100009.50"), D("99499.50"))]
+
+
 def test_same_day_cannot_run_twice():
     state = start()
     market = market_of({AAA: ENTRY_ROWS})
