@@ -20,8 +20,16 @@ from momentum.rules.broker import PaperBroker
 from momentum.rules.risk import RiskBook, RiskManager
 
 CFG = StrategyConfig()
-RISK = RiskManager(CFG.risk, CFG.signals.exit, CFG.trading)
-BROKER = PaperBroker(CFG.trading)
+# Built inside each test, not at import: mutation testing swaps code in only for calls made
+# after the test process starts, so an object built at import would keep the original code.
+def risk_manager() -> RiskManager:
+    return RiskManager(CFG.risk, CFG.signals.exit, CFG.trading)
+
+
+def broker() -> PaperBroker:
+    return PaperBroker(CFG.trading)
+
+
 DAY = date(2024, 3, 4)
 STOCK, CRYPTO = AssetType.STOCK, AssetType.CRYPTO
 
@@ -40,7 +48,7 @@ def book(equity: str = "100000", previous: str | None = None, free: str = "10000
 
 def verdict(b: RiskBook, *cands: Candidate) -> list[tuple[str, str, object]]:
     """('ok', ticker, quantity) or ('no', ticker, (reason, rule)) in the order R6 met them."""
-    orders, rejected = RISK.approve_entries(DAY, [EntrySignal(c) for c in cands or [candidate()]],
+    orders, rejected = risk_manager().approve_entries(DAY, [EntrySignal(c) for c in cands or [candidate()]],
                                             b)
     out = [("ok", o.ticker, o.quantity) for o in orders]
     return out + [("no", r.ticker, (r.reason, r.rule)) for r in rejected]
@@ -56,7 +64,7 @@ OK_250 = [("ok", "AAA", D("250"))]
                                             ("96999.99", True), ("100000", False)])
 def test_breaker_trips_at_exactly_three_percent_down(equity, tripped):
     # floor 100,000 * (1 - 0.03) = 97,000; equity <= 97,000 trips it
-    assert RISK.breaker_tripped(D(equity), D("100000")) is tripped
+    assert risk_manager().breaker_tripped(D(equity), D("100000")) is tripped
     got = verdict(book(equity=equity, previous="100000"))
     if tripped:
         assert got == [("no", "AAA", (RejectReason.DAILY_LOSS_LIMIT, "R6.1"))]
@@ -66,12 +74,12 @@ def test_breaker_trips_at_exactly_three_percent_down(equity, tripped):
 
 def test_breaker_never_trips_without_a_previous_step():
     # R6.1: never on the first step, however low the equity is
-    assert RISK.breaker_tripped(D("1"), None) is False
+    assert risk_manager().breaker_tripped(D("1"), None) is False
     assert verdict(book(equity="100000", previous=None)) == OK_250
 
 
 def test_breaker_rejection_names_the_loss():
-    orders, [rej] = RISK.approve_entries(DAY, [EntrySignal(candidate())],
+    orders, [rej] = risk_manager().approve_entries(DAY, [EntrySignal(candidate())],
                                          book(equity="96400", previous="100000"))
     # 96,400 / 100,000 - 1 = -3.60%
     assert orders == [] and rej.detail == "equity -3.60% since the last step <= -3.00%"
@@ -97,7 +105,7 @@ def test_approvals_of_the_day_count_towards_max_positions():
 # ---------------------------------------------------------------- R6.3 size
 def test_size_of_exactly_one_share_is_approved_and_below_one_is_rejected():
     # close 12,500: 100000 * 0.01 / (12500 * 0.08) = 1000 / 1000 = 1 share (12,500 <= 15,000)
-    assert RISK.position_size(D("100000"), D("12500"), STOCK) == D("1")
+    assert risk_manager().position_size(D("100000"), D("12500"), STOCK) == D("1")
     assert verdict(book(), candidate(close=12500.0)) == [("ok", "AAA", D("1"))]
     # close 12,500.01: 1000 / 1000.0008 = 0.9999992 -> floor 0 -> R6.3
     assert verdict(book(), candidate(close=12500.01)) == \
@@ -106,16 +114,16 @@ def test_size_of_exactly_one_share_is_approved_and_below_one_is_rejected():
 
 def test_size_absorbs_binary_error_1e9_below_a_whole_share():
     # R5.2a: 99,999.9999996 * 0.01 / (50 * 0.08) = 249.999999999, 1e-9 below 250 -> 250
-    assert RISK.position_size(D("99999.9999996"), D("50"), STOCK) == D("250")
+    assert risk_manager().position_size(D("99999.9999996"), D("50"), STOCK) == D("250")
     # 2e-9 below: 249.999999998 + 1e-9 = 249.999999999 -> floor 249
-    assert RISK.position_size(D("99999.9999992"), D("50"), STOCK) == D("249")
+    assert risk_manager().position_size(D("99999.9999992"), D("50"), STOCK) == D("249")
 
 
 def test_crypto_size_absorbs_binary_error_1e9_below_a_millionth():
     # 11.999999999999988 * 0.01 / (1 * 0.12) = 0.999999999999999: 1e-9 below 1,000,000 millionths
-    assert RISK.position_size(D("11.999999999999988"), D("1"), CRYPTO) == D("1.000000")
+    assert risk_manager().position_size(D("11.999999999999988"), D("1"), CRYPTO) == D("1.000000")
     # 0.999999999999998: 2e-9 below -> 999,999 millionths
-    assert RISK.position_size(D("11.999999999999976"), D("1"), CRYPTO) == D("0.999999")
+    assert risk_manager().position_size(D("11.999999999999976"), D("1"), CRYPTO) == D("0.999999")
 
 
 @pytest.mark.parametrize("x,asset_type,expect", [
@@ -155,7 +163,7 @@ def test_sector_exposure_exactly_at_15_percent_is_allowed():
 # ---------------------------------------------------------------- R6.6 cash
 def test_cash_exactly_enough_is_allowed():
     # 250 * 50 * (1 + 0.001 + 0) = 12,512.50 of free cash needed
-    assert RISK.entry_cost(D("250"), D("50"), STOCK) == D("12512.50")
+    assert risk_manager().entry_cost(D("250"), D("50"), STOCK) == D("12512.50")
     assert verdict(book(free="12512.50")) == OK_250
     assert verdict(book(free="12512.49")) == \
         [("no", "AAA", (RejectReason.INSUFFICIENT_CASH, "R6.6"))]
@@ -163,7 +171,7 @@ def test_cash_exactly_enough_is_allowed():
 
 def test_crypto_entry_cost_includes_slippage_and_commission():
     # 10 * 3 * (1 + 0.003 + 0.001) = 30.12
-    assert RISK.entry_cost(D("10"), D("3"), CRYPTO) == D("30.120")
+    assert risk_manager().entry_cost(D("10"), D("3"), CRYPTO) == D("30.120")
 
 
 def test_approved_entry_reserves_its_cost_and_shrinks_free_cash_for_the_next():
@@ -180,14 +188,14 @@ def test_approved_entry_reserves_its_cost_and_shrinks_free_cash_for_the_next():
 
 def test_approved_entries_grow_gross_and_sector_of_the_book():
     b = book()
-    RISK.approve_entries(DAY, [EntrySignal(candidate())], b)
+    risk_manager().approve_entries(DAY, [EntrySignal(candidate())], b)
     # 250 * 50 booked: count 1, gross 12,500, Tech 12,500, free 100,000 - 12,512.50
     assert (b.open_count, b.gross_value, b.sector_values, b.free_cash) == \
         (1, D("12500"), {"Tech": D("12500")}, D("87487.50"))
 
 
 def test_order_carries_the_decision_and_its_reserve():
-    [order], _ = RISK.approve_entries(DAY, [EntrySignal(candidate())], book())
+    [order], _ = risk_manager().approve_entries(DAY, [EntrySignal(candidate())], book())
     assert (order.ticker, order.decided_on, order.decision_bar_date, order.quantity,
             order.reference_close, order.reserved_cash, order.score, order.sequence) == \
         ("AAA", DAY, DAY, D("250"), D("50.0"), D("12512.5000"), 80.0, 0)
@@ -196,37 +204,37 @@ def test_order_carries_the_decision_and_its_reserve():
 # ---------------------------------------------------------------- R5.1 / R5.3 broker
 def test_buy_keeps_the_quantity_when_cash_covers_it_exactly():
     # 10 * 50 * 1.001 = 500.50 (no stock commission): cash 500.50 buys all 10
-    fill = BROKER.buy("AAA", STOCK, DAY, 50.0, D("10"), D("500.50"))
+    fill = broker().buy("AAA", STOCK, DAY, 50.0, D("10"), D("500.50"))
     assert (fill.price, fill.quantity, fill.commission) == (D("50.050"), D("10"), D("0"))
 
 
 def test_buy_shrinks_a_cent_short():
     # 500.49 / 50.05 = 9.9998 -> 9 shares
-    assert BROKER.buy("AAA", STOCK, DAY, 50.0, D("10"), D("500.49")).quantity == D("9")
+    assert broker().buy("AAA", STOCK, DAY, 50.0, D("10"), D("500.49")).quantity == D("9")
 
 
 def test_buy_of_exactly_one_share_and_cancel_below_it():
-    assert BROKER.buy("AAA", STOCK, DAY, 50.0, D("10"), D("50.05")).quantity == D("1")
-    assert BROKER.buy("AAA", STOCK, DAY, 50.0, D("10"), D("50.04")) is None  # 0.9998 -> 0
+    assert broker().buy("AAA", STOCK, DAY, 50.0, D("10"), D("50.05")).quantity == D("1")
+    assert broker().buy("AAA", STOCK, DAY, 50.0, D("10"), D("50.04")) is None  # 0.9998 -> 0
 
 
 def test_crypto_buy_with_commission_exactly_covered_and_a_hair_short():
     # price 2 * 1.003 = 2.006; 100 * 2.006 * 1.001 = 200.8006 covers 100 exactly
-    fill = BROKER.buy("BTCUSD", CRYPTO, DAY, 2.0, D("100"), D("200.8006"))
+    fill = broker().buy("BTCUSD", CRYPTO, DAY, 2.0, D("100"), D("200.8006"))
     assert (fill.price, fill.quantity, fill.commission) == (D("2.006"), D("100"), D("0.2006"))
     # 200.8005 / 2.008006 = 99.99995019... -> 99.999950
-    assert BROKER.buy("BTCUSD", CRYPTO, DAY, 2.0, D("100"), D("200.8005")).quantity == \
+    assert broker().buy("BTCUSD", CRYPTO, DAY, 2.0, D("100"), D("200.8005")).quantity == \
         D("99.999950")
 
 
 def test_sell_prices_of_both_asset_types():
     from tests.unit.test_boundaries_exits import held
-    stock_fill = BROKER.sell(held("54.00"), DAY, D("49.68"), None)
+    stock_fill = broker().sell(held("54.00"), DAY, D("49.68"), None)
     # 49.68 * 0.999 = 49.63032, no commission; 10 shares
     assert (stock_fill.price, stock_fill.commission, stock_fill.quantity) == \
         (D("49.63032"), D("0"), D("10"))
     coin = held("250", asset_type=CRYPTO)
-    fill = BROKER.sell(coin, DAY, D("300"), None)
+    fill = broker().sell(coin, DAY, D("300"), None)
     # 300 * 0.997 = 299.1; commission 0.001 * 299.1 * 10 = 2.991
     assert (fill.price, fill.commission) == (D("299.100"), D("2.9910"))
 
@@ -241,13 +249,13 @@ def test_sell_prices_of_both_asset_types():
     (book(free="12512.49"), 50.0, "R6.6", "needs 12512.50 > free cash 12512.49"),
 ])
 def test_each_rejection_names_its_rule_and_the_numbers(b, close, rule, detail):
-    _, [rej] = RISK.approve_entries(DAY, [EntrySignal(candidate(close=close))], b)
+    _, [rej] = risk_manager().approve_entries(DAY, [EntrySignal(candidate(close=close))], b)
     assert (rej.day, rej.ticker, rej.rule, rej.detail) == (DAY, "AAA", rule, detail)
 
 
 def test_equal_strength_is_taken_in_ticker_order_and_numbered():
     # same score: BBB, AAA given in that order are met as AAA (sequence 0), BBB (sequence 1)
-    orders, _ = RISK.approve_entries(DAY, [EntrySignal(candidate("BBB", sector="S1")),
+    orders, _ = risk_manager().approve_entries(DAY, [EntrySignal(candidate("BBB", sector="S1")),
                                            EntrySignal(candidate("AAA", sector="S2"))], book())
     assert [(o.ticker, o.sequence) for o in orders] == [("AAA", 0), ("BBB", 1)]
 

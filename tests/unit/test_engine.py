@@ -15,7 +15,6 @@ from momentum.run.engine import EngineState, Rules, run_day
 from tests.helpers import bar_frame, crypto, make_market, stock, weekdays
 
 CFG = StrategyConfig()
-RULES = Rules.from_config(CFG)
 MON = date(2024, 3, 4)
 DAYS = [MON + timedelta(days=i) for i in (0, 1, 2, 3, 4, 7, 8, 9, 10, 11)]  # two weeks of weekdays
 
@@ -46,7 +45,14 @@ def start(cash="100000", orders=(), last_step=MON) -> EngineState:
     return state
 
 
-def run(state, market, days, rules=RULES):
+# Built inside each test, not at import: mutation testing swaps code in only for calls made
+# after the test process starts, so an object built at import would keep the original code.
+def rules_of(cfg: StrategyConfig = CFG) -> Rules:
+    return Rules.from_config(cfg)
+
+
+def run(state, market, days, rules=None):
+    rules = rules or rules_of()
     return [run_day(d, state, market.until(d), rules) for d in days]
 
 
@@ -251,8 +257,8 @@ def test_exits_fill_before_entries_and_stop_cash_does_not_fund_the_morning():
 # eligible) is held, 1,200 shares beside 40,000 cash: 100,000 at 50.00 on PREV_DAY.
 SIG_DAYS = weekdays(date(2023, 6, 1), 160)
 PREV_DAY, SIG_DAY = SIG_DAYS[-2:]
-WIDE = Rules.from_config(StrategyConfig.model_validate(
-    {"risk": {"max_portfolio_exposure": 1.0, "max_sector_exposure": 1.0}}))  # only R6.1 can refuse
+WIDE = StrategyConfig.model_validate(  # exposure caps lifted: only R6.1 can refuse LEAD
+    {"risk": {"max_portfolio_exposure": 1.0, "max_sector_exposure": 1.0}})
 
 
 def zigzag(n: int, start: float, up: float, down: float = 0.01) -> list[float]:
@@ -290,13 +296,13 @@ def holding_xx(first_step: bool) -> EngineState:
         last_bar_date=SIG_DAYS[-3])
     state.last_step = SIG_DAYS[-3]
     if not first_step:
-        run(state, signal_market(50.0), [PREV_DAY], WIDE)
+        run(state, signal_market(50.0), [PREV_DAY], rules_of(WIDE))
     return state
 
 
 def signal_day(xx_close: float, first_step: bool = False):
     state = holding_xx(first_step)
-    [day] = run(state, signal_market(xx_close), [SIG_DAY], WIDE)
+    [day] = run(state, signal_market(xx_close), [SIG_DAY], rules_of(WIDE))
     return state, day
 
 
@@ -399,7 +405,7 @@ def test_mixed_calendars_over_a_weekend_and_a_holiday():
 def test_run_day_refuses_a_view_of_another_day():
     market = market_of({AAA: ENTRY_ROWS})
     with pytest.raises(ValueError, match=f"view is for {DAYS[0]}, not {DAYS[1]}"):
-        run_day(DAYS[1], start(), market.until(DAYS[0]), RULES)
+        run_day(DAYS[1], start(), market.until(DAYS[0]), rules_of())
 
 
 def test_day_result_records_exposure_data_dates_and_the_history():
