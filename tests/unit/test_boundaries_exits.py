@@ -216,3 +216,15 @@ def test_entry_signals_are_sorted_by_strength_then_ticker():
                                  candidate(ticker="OUT", rsi=49.0, score=99.0)])
     assert [(s.ticker, s.strength) for s in signals] == [("CCC", 90.0), ("AAA", 75.0),
                                                          ("BBB", 75.0)]
+
+
+def test_trailing_stop_never_moves_down_even_when_the_distance_widens():
+    # R4.3 "only ever moves up": a trail of 105.80 set at 8% below 115, then the distance is
+    # widened to 10% (a config change between paper sessions). The bar's high 116 gives a
+    # candidate of 116 * 0.90 = 104.40 < 105.80: the trail stays 105.80.
+    wider = EXIT.model_copy(update={"trailing_stop_distance": 0.10})
+    pos = update_trailing(held(trail="105.80", high="115"), bar(115, 116, 114, 115.5), wider)
+    assert (pos.highest_high, pos.trailing_stop) == (D("116"), D("105.80"))
+    # a high of 118: 118 * 0.90 = 106.20 > 105.80 moves it up
+    pos = update_trailing(pos, bar(116, 118, 115, 117), wider)
+    assert pos.trailing_stop == D("106.20")

@@ -48,8 +48,8 @@ def book(equity: str = "100000", previous: str | None = None, free: str = "10000
 
 def verdict(b: RiskBook, *cands: Candidate) -> list[tuple[str, str, object]]:
     """('ok', ticker, quantity) or ('no', ticker, (reason, rule)) in the order R6 met them."""
-    orders, rejected = risk_manager().approve_entries(DAY, [EntrySignal(c) for c in cands or [candidate()]],
-                                            b)
+    signals = [EntrySignal(c) for c in cands or [candidate()]]
+    orders, rejected = risk_manager().approve_entries(DAY, signals, b)
     out = [("ok", o.ticker, o.quantity) for o in orders]
     return out + [("no", r.ticker, (r.reason, r.rule)) for r in rejected]
 

@@ -13,7 +13,7 @@ import pytest
 
 from momentum.core.config import ScannerConfig
 from momentum.core.domain import AssetType
-from momentum.data.indicators import (MIN_SCORE_BARS, compute_indicators, rsi_wilder,
+from momentum.data.indicators import (MIN_SCORE_BARS, compute_indicators, roc, rsi_wilder, sma,
                                       volume_surge_ratio)
 from momentum.rules.scanner import AssetScanner, ScanCache, is_full_scan_day, momentum_score
 from tests.helpers import bar_frame, crypto, every_day, make_market, stock, trend_frame, weekdays
@@ -55,6 +55,19 @@ def test_surge_ratio_needs_20_prior_bars_and_splits_the_zero_mean():
     # zero mean: volume 1 > 0 -> +inf; at index 21 the mean is 1/20 > 0 -> 0 / 0.05 = 0
     assert zero[20] == np.inf and zero[21] == 0.0
     assert np.isnan(volume_surge_ratio(np.zeros(21))[20])   # 0 / 0: undefined, fails R4.1
+
+
+def test_windows_of_exactly_their_length():
+    # SMA_3 of 3 values: defined on the last one only, (1 + 2 + 6) / 3 = 3
+    assert np.isnan(sma(np.array([1.0, 2.0, 6.0]), 3)[:2]).all()
+    assert sma(np.array([1.0, 2.0, 6.0]), 3)[2] == 3.0
+    assert np.isnan(sma(np.array([1.0, 2.0]), 3)).all()
+    # 20 volumes: no bar has 20 bars before it; 21: the last one does
+    assert np.isnan(volume_surge_ratio(np.ones(20))).all()
+    assert volume_surge_ratio(np.ones(21))[20] == 1.0
+    # ROC_3 of 3 closes: undefined; of 4: 8 / 2 - 1 = 3
+    assert np.isnan(roc(np.array([2.0, 4.0, 6.0]), 3)).all()
+    assert roc(np.array([2.0, 4.0, 6.0, 8.0]), 3)[3] == 3.0
 
 
 # ---------------------------------------------------------------- R3.3 score
