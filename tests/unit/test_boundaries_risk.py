@@ -82,7 +82,10 @@ def test_breaker_rejection_names_the_loss():
     orders, [rej] = risk_manager().approve_entries(DAY, [EntrySignal(candidate())],
                                          book(equity="96400", previous="100000"))
     # 96,400 / 100,000 - 1 = -3.60%
-    assert orders == [] and rej.detail == "equity -3.60% since the last step <= -3.00%"
+    assert orders == []
+    assert (rej.day, rej.ticker, rej.reason, rej.rule, rej.detail) == \
+        (DAY, "AAA", RejectReason.DAILY_LOSS_LIMIT, "R6.1",
+         "equity -3.60% since the last step <= -3.00%")
 
 
 # ---------------------------------------------------------------- R6.2 max positions
@@ -187,11 +190,29 @@ def test_approved_entry_reserves_its_cost_and_shrinks_free_cash_for_the_next():
 
 
 def test_approved_entries_grow_gross_and_sector_of_the_book():
-    b = book()
+    b = book(count=1, gross="1000", sectors={"Tech": "1000"})
     risk_manager().approve_entries(DAY, [EntrySignal(candidate())], b)
-    # 250 * 50 booked: count 1, gross 12,500, Tech 12,500, free 100,000 - 12,512.50
+    # 250 * 50 booked on top of 1,000 of Tech: count 2, gross 13,500, Tech 13,500,
+    # free 100,000 - 12,512.50
     assert (b.open_count, b.gross_value, b.sector_values, b.free_cash) == \
-        (1, D("12500"), {"Tech": D("12500")}, D("87487.50"))
+        (2, D("13500"), {"Tech": D("13500")}, D("87487.50"))
+
+
+def test_crypto_entry_is_sized_and_reserved_with_crypto_rates():
+    # floor6(100000 * 0.01 / (3 * 0.12)) = floor6(2777.7777...) = 2777.777777 (12% stop);
+    # reserve 2777.777777 * 3 * (1 + 0.003 + 0.001) = 8366.666664324 (8,333.33 of value <= 15%)
+    coin = candidate("BTCUSD", close=3.0, sector="Crypto", asset_type=CRYPTO)
+    [order], rejected = risk_manager().approve_entries(DAY, [EntrySignal(coin)], book())
+    assert rejected == []
+    assert (order.quantity, order.reserved_cash) == (D("2777.777777"), D("8366.666664324"))
+
+
+def test_a_book_worth_under_a_dollar_still_reports_its_ratio():
+    # equity 0.50, close 0.0001: floor(0.005 / 0.000008) = 625 units worth 0.0625; gross
+    # 0.10 + 0.0625 = 0.1625 > 0.25 * 0.50 = 0.125 -> R6.4 with the ratio 0.1625 / 0.5 = 0.3250
+    _, [rej] = risk_manager().approve_entries(DAY, [EntrySignal(candidate(close=0.0001))],
+                                              book(equity="0.50", free="0.50", gross="0.10"))
+    assert (rej.rule, rej.detail) == ("R6.4", "gross exposure 0.3250 > max 0.25")
 
 
 def test_order_carries_the_decision_and_its_reserve():
