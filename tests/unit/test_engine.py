@@ -314,8 +314,8 @@ def test_daily_loss_breaker_blocks_entries_in_the_engine():
     assert (day.full_scan, [(s.ticker, s.strength) for s in day.signals]) == \
         (False, [("LEAD", 100.0)])
     assert day.entries == [] and state.portfolio.pending_entries == []
-    assert [(r.ticker, r.reason, r.rule) for r in day.rejections] == \
-        [("LEAD", RejectReason.DAILY_LOSS_LIMIT, "R6.1")]
+    assert [(r.day, r.ticker, r.reason, r.rule) for r in day.rejections] == \
+        [(SIG_DAY, "LEAD", RejectReason.DAILY_LOSS_LIMIT, "R6.1")]
 
 
 def test_daily_loss_breaker_trips_at_exactly_three_percent_in_the_engine():
@@ -337,7 +337,9 @@ def test_daily_loss_breaker_never_trips_on_the_first_step():
     assert day.equity <= state.initial_capital * D("0.97")      # would trip against the capital
     assert day.full_scan and [(s.ticker, s.strength) for s in day.signals] == [("LEAD", 90.0)]
     assert day.rejections == []
-    assert [(o.ticker, o.quantity) for o in day.entries] == [("LEAD", D("238"))]
+    assert [(o.ticker, o.quantity, o.decided_on) for o in day.entries] == \
+        [("LEAD", D("238"), SIG_DAY)]
+    assert state.portfolio.pending_entries == day.entries
 
 
 # ---------------------------------------------------------------- R4.5 boundaries through run_day
