@@ -163,3 +163,40 @@ def test_max_candidates_keeps_exactly_n_after_removing_held():
     assert [c.ticker for c in result.candidates] == ["S03", "S02"]
     assert result.filtered["already held or ordered"] == 1
     assert len(result.cache.candidates) == 5   # stored before the held asset is removed
+
+
+# ---------------------------------------------------------------- what a scan reports
+def test_scan_counts_every_filtered_asset_of_both_classes():
+    # stocks: S00..S04 (S02..S00 below 70) plus LATE, listed but without a bar on the day;
+    # crypto: two coins, the weaker scores 50 * (0 + 1) / 2 = 25 < 70
+    items = {stock(f"S{i:02d}", sector=f"Sector{i}"): trend_frame(
+        DAYS, 50, 0.0005 * i - 0.001, volume=1e6, seed=i) for i in range(5)}
+    items[stock("LATE")] = trend_frame(DAYS[:100], 50, 0.001, seed=9)
+    days = every_day(DAYS[0], 300)
+    items[crypto("AUSD")] = trend_frame(days, 10, 0.002, volume=1e6, seed=7)
+    items[crypto("BUSD")] = trend_frame(days, 10, -0.002, volume=1e6, seed=8)
+    result = AssetScanner(cfg()).run_daily_scan(make_market(items).until(DAYS[150]), None,
+                                                exclude={"S04", "S03"})
+    assert result.day == DAYS[150]
+    assert result.filtered["no bar on the day (R3.0)"] == 1
+    assert result.filtered["score below threshold"] == 3 + 1
+    assert result.filtered["already held or ordered"] == 2        # S04 and S03 both counted
+    assert [c.ticker for c in result.candidates] == ["AUSD"]        # 50 * 3 / 2 = 75
+
+
+def test_cache_hit_reports_the_stored_class_sizes_as_eligible():
+    scanner = AssetScanner(cfg())
+    first = scanner.run_daily_scan(ladder().until(DAYS[150]), None)
+    hit = scanner.run_daily_scan(ladder().until(DAYS[151]), first.cache)
+    assert (hit.full_scan, hit.day, hit.eligible) == (False, DAYS[151], {STOCK: 5, CRYPTO: 0})
+
+
+def test_held_scores_rank_held_assets_against_the_stored_ref():
+    from momentum.rules.scanner import held_scores
+    market = ladder()
+    first = AssetScanner(cfg()).run_daily_scan(market.until(DAYS[150]), None)
+    view = market.until(DAYS[150])
+    # the ref is the 5 Ms of DAYS[150]: S04 tops it (90), S00 is the lowest (10); GONE unknown
+    assert held_scores(view, first.cache, ["S04", "S00", "GONE"]) == \
+        {"S04": 90.0, "S00": 10.0, "GONE": None}
+    assert held_scores(view, None, ["S04"]) == {"S04": None}
