@@ -295,3 +295,14 @@ def test_risk_book_of_a_portfolio_counts_positions_and_pending_entries():
     assert (b.equity, b.previous_equity, b.free_cash, b.open_count, b.gross_value) == \
         (D("1540.00"), D("1500"), D("799.80"), 2, D("740.00"))
     assert b.sector_values == {"Tech": D("540.00"), "Energy": D("200")}
+
+
+# ---------------------------------------------------------------- money text (R5.7)
+def test_money_text_is_plain_decimal_and_round_trips():
+    from momentum.core.money import money_str, to_money
+    # files carry full Decimal text, never exponent notation
+    assert (money_str(D("1E-7")), money_str(D("1.5E+3")), money_str(None)) == \
+        ("0.0000001", "1500", "")
+    assert D(money_str(D("49.63032"))) == D("49.63032")
+    with pytest.raises(ValueError, match=r"^not a finite amount: nan$"):
+        to_money(float("nan"))
