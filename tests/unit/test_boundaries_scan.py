@@ -126,6 +126,13 @@ def test_score_of_exactly_70_is_a_candidate():
     assert [(c.ticker, c.score) for c in result.candidates] == [("S04", 90.0), ("S03", 70.0)]
     assert result.cache.candidates == ("S03", "S04")
     assert result.filtered["score below threshold"] == 3
+    # the candidate carries its own numbers: S04's ADV20 = mean(close * 1e6) of its last 20 bars
+    frame = trend_frame(DAYS, 50, 0.001, volume=1e6, seed=4)
+    top = result.candidates[0]
+    adv = float(np.mean(frame["close"].to_numpy()[131:151] * 1e6))
+    assert (top.sector, top.asset_type, top.bar_date) == ("Sector4", STOCK, DAYS[150])
+    assert top.adv20_usd == pytest.approx(adv, rel=1e-12)
+    assert top.close == frame["close"].iloc[150]
 
 
 def test_threshold_a_hair_above_70_drops_the_fourth():
