@@ -335,6 +335,9 @@ def test_daily_loss_breaker_never_trips_on_the_first_step():
     state, day = signal_day(47.0, first_step=True)
     assert day.previous_equity is None and day.equity == D("96400")
     assert day.equity <= state.initial_capital * D("0.97")      # would trip against the capital
+    # a full scan: LEAD 50 * (2*4 + 1) / 5 = 90 and F3 50 * (2*3 + 1) / 5 = 70 are candidates;
+    # F3 has no volume surge, so LEAD is the only signal
+    assert [(c.ticker, c.score) for c in day.candidates] == [("LEAD", 90.0), ("F3", 70.0)]
     assert day.full_scan and [(s.ticker, s.strength) for s in day.signals] == [("LEAD", 90.0)]
     assert day.rejections == []
     assert [(o.ticker, o.quantity, o.decided_on) for o in day.entries] == \
