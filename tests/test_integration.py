@@ -175,6 +175,10 @@ def check_premises(after: list[tuple]) -> None:
 
 
 # ---------------------------------------------------------------- 1. a one-year backtest
+# Regression pins, not derived: FULL_* were copied from the output of this run when it was first
+# recorded (commit de603ea), to catch unintended change; a deliberate rule change updates them
+# and says so. The numbers checked independently are the accounting identities below and the
+# R8 metrics recomputed from the equity curve with the formulas of STRATEGY.md section 8.
 FULL_TRADES = 30
 FULL_DAYS_HOLDING, FULL_MAX_HELD = 234, 2   # 25% gross cap: two ~12.5% positions
 FULL_FINAL_EQUITY = 110197.98463290249
@@ -184,7 +188,7 @@ FULL_DRAWDOWN = (0.03386515478628815, "2023-02-08", "2023-03-16", "2023-04-13")
 FULL_REASONS = {"trailing_stop": 9, "time_exit": 8, "stop_loss": 7, "profit_target": 4, None: 2}
 
 
-def test_full_backtest_run(tmp_path):
+def test_full_backtest_2023_matches_the_pinned_golden_run(tmp_path):
     config = write_config(tmp_path, toy=False)          # the shipped rules, synthetic market
     strategy = cli.MomentumStrategy(config, mode="backtest", state_dir=tmp_path / "snapshots")
     checked, held = [], []
@@ -232,6 +236,23 @@ def test_full_backtest_run(tmp_path):
     assert summary["total_return"] == pytest.approx(FULL_FINAL_EQUITY / 100000 - 1, rel=1e-9)
     assert D(summary["realized_pnl"]) == realized and D(summary["unrealized_pnl"]) == unrealized
     assert summary["trades"]["closed"] == FULL_TRADES - FULL_REASONS[None]
+    check_metrics_by_hand(summary, [float(p.equity) for p in state.equity_curve],
+                          [p.day for p in state.equity_curve])
+
+
+def check_metrics_by_hand(summary: dict, equity: list[float], days: list[date]) -> None:
+    """R8 from the equity curve with the standard library: Sharpe, CAGR, max drawdown."""
+    import statistics
+    returns = [b / a - 1 for a, b in zip(equity, equity[1:])]
+    sharpe = statistics.mean(returns) / statistics.stdev(returns) * math.sqrt(252)
+    assert summary["sharpe"] == pytest.approx(sharpe, rel=1e-9)
+    years = (days[-1] - days[0]).days / 365.25
+    assert summary["cagr"] == pytest.approx((equity[-1] / equity[0]) ** (1 / years) - 1, rel=1e-9)
+    peak, depth = equity[0], 0.0
+    for e in equity:
+        peak = max(peak, e)
+        depth = max(depth, (peak - e) / peak)
+    assert summary["max_drawdown"]["depth"] == pytest.approx(depth, rel=1e-9)
 
 
 # ---------------------------------------------------------------- 2. five paper sessions

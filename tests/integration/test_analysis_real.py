@@ -32,23 +32,41 @@ def market(shared_data: Path) -> Market:
 
 def test_amd_is_the_top_candidate_on_2019_06_28_without_a_volume_surge(market: Market):
     a = analyze_ticker("AMD", market.until(DAY), None, CFG)
-    assert a.asset.sector == "Information Technology" and a.eligible
+    assert (a.asset.sector, a.eligible) == ("Information Technology", True)
     assert all(c.passed for c in a.eligibility)
-    assert a.scan.candidate and a.scan.rank == 1 and round(a.scan.score, 1) == 99.8
+    assert (a.scan.candidate, a.scan.rank) == (True, 1) and round(a.scan.score, 1) == 99.8
     assert a.indicators.bar_date == DAY and a.bars[-1].day == DAY and len(a.bars) == 10
     rsi, surge = a.entry.checks
-    assert rsi.passed and not surge.passed and surge.value < 1.5 and not a.entry.signal
-    assert not a.risk.considered  # no signal: the risk block is a what-if
+    assert (rsi.passed, surge.passed, a.entry.signal) == (True, False, False)
+    assert surge.value < 1.5
+    assert a.risk.considered is False  # no signal: the risk block is a what-if
     close = to_money(a.indicators.close)
     assert a.risk.quantity == floor_qty(Decimal(1000) / (close * Decimal("0.08")),
                                         a.asset.asset_type)
     assert a.what_if_levels == ()
 
 
-def test_qcom_has_an_entry_signal_and_would_be_bought(market: Market):
+def test_qcom_has_an_entry_signal_and_would_be_bought(market: Market, shared_data: Path):
     a = analyze_ticker("QCOM", market.until(DAY), None, CFG)
-    assert a.scan.candidate and a.entry.signal
-    assert a.risk.considered and a.risk.approved
+    assert (a.scan.candidate, a.scan.rank, a.scan.ref_size, a.scan.reasons) == (True, 4, 225, ())
+    # R3.3: 221 of the 225 eligible stocks have a lower M: 50 * (2*221 + 1) / 225 = 98.44
+    assert a.scan.score == 50 * (2 * 221 + 1) / 225
+    rsi, surge = a.entry.checks
+    assert (rsi.passed, surge.passed, a.entry.signal) == (True, True, True)
+    assert 50 <= rsi.value <= 70
+    # R2.6 by hand from the CSV: 29,217,500 shares on 2019-06-28 / mean of the 20 sessions before
+    rows = (shared_data / "stocks" / "QCOM.csv").read_text().splitlines()[1:]
+    i = next(k for k, line in enumerate(rows) if line.startswith("2019-06-28,"))
+    prior = [float(line.split(",")[5]) for line in rows[i - 20:i]]
+    assert float(rows[i].split(",")[5]) == 29217500
+    assert surge.value == pytest.approx(29217500 / (sum(prior) / 20), rel=1e-12)
+    assert surge.value >= 1.5
+    # R6.3 on an empty book: floor(100,000 * 1% / (72.67414856 * 8%)) = floor(172.0006) = 172
+    close = Decimal("72.67414856")
+    assert (a.risk.considered, a.risk.rejection, a.risk.close, a.risk.quantity) == \
+        (True, None, close, Decimal(172))
+    assert a.risk.approved is True
+    assert a.risk.order.reserved_cash == 172 * close * Decimal("1.001")     # R6.6 reserve
     assert [lv.name for lv in a.levels][:2] == ["stop (if filled at the close)",
                                                 "target (if filled at the close)"]
 

@@ -8,7 +8,8 @@ from decimal import Decimal
 import pytest
 
 from momentum.core.config import StrategyConfig
-from momentum.core.domain import ExitReason
+from momentum.core.domain import AssetType, ExitReason
+from momentum.core.money import floor_qty, to_money
 from momentum.data.csv_source import CsvDirectorySource
 from momentum.data.market import Market
 from momentum.data.synthetic import SyntheticMarket
@@ -41,7 +42,11 @@ GOLDEN_OPEN = [("BCHUSD", "2023-12-06", None, None, "0.419400"),
                ("RNAX", "2023-12-12", None, None, "15")]
 
 
-def test_golden_synthetic_backtest_pins_trades_and_final_equity(synthetic_market):
+# Regression pins, not derived: copied from the output of this run when it was first recorded
+# (commit fa8110d, "Backtest outputs"), to catch any unintended change of behaviour. A deliberate
+# rule change updates them, and says so in its commit. The independently derived number is the
+# first trade, worked out from the bars below.
+def test_synthetic_backtest_2022_2023_matches_the_pinned_golden_run(synthetic_market):
     cfg = StrategyConfig()
     result = run_backtest(synthetic_market, cfg, date(2022, 1, 1), date(2024, 1, 1))
     keys = trade_keys(result)
@@ -55,6 +60,34 @@ def test_golden_synthetic_backtest_pins_trades_and_final_equity(synthetic_market
     again = run_backtest(synthetic_market, cfg, date(2022, 1, 1), date(2024, 1, 1))
     assert again.state.portfolio.trades() == result.state.portfolio.trades()
     assert again.state.equity_curve == result.state.equity_curve
+    check_first_trade_by_hand(synthetic_market, result)
+
+
+def check_first_trade_by_hand(market, result):
+    """LTCUSD, decided on Tue 2022-01-04 with nothing held, from its bars and the rules alone."""
+    decided = [d for d in result.days if d.entries][0]
+    assert decided.day == date(2022, 1, 4) and all(not d.fills for d in result.days[:2])
+    assert [o.ticker for o in decided.entries][0] == "LTCUSD"
+    bars = market.history("LTCUSD")
+    at = {d.item(): i for i, d in enumerate(bars.dates)}
+    close_d = to_money(float(bars.close[at[date(2022, 1, 4)]]))
+    # R6.3 on equity 100,000 (no fill yet): floor6(100000 * 1% / (close_D * 12%))
+    qty = floor_qty(Decimal(100000) * Decimal("0.01") / (close_d * Decimal("0.12")),
+                    AssetType.CRYPTO)
+    # R5.1: the open of the next bar (Wed 2022-01-05) + 0.3% slippage; commission 0.1%
+    entry = to_money(float(bars.open[at[date(2022, 1, 5)]])) * Decimal("1.003")
+    # R4.5.2: the target F * 1.30 is hit on 2022-01-11: max(open, target) - 0.3% slippage
+    exit_day = date(2022, 1, 11)
+    target = entry * Decimal("1.30")
+    assert to_money(float(bars.high[at[exit_day]])) >= target
+    assert all(to_money(float(bars.high[at[date(2022, 1, k)]])) < target for k in range(5, 11))
+    exit_price = max(to_money(float(bars.open[at[exit_day]])), target) * Decimal("0.997")
+    trade = next(t for t in result.state.portfolio.trades() if t.ticker == "LTCUSD")
+    assert (trade.entry_date, trade.quantity, trade.entry_price) == (date(2022, 1, 5), qty, entry)
+    assert (trade.exit_date, trade.exit_reason, trade.exit_price) == \
+        (exit_day, ExitReason.PROFIT_TARGET, exit_price)
+    commissions = Decimal("0.001") * (entry + exit_price) * qty
+    assert trade.pnl == (exit_price - entry) * qty - commissions          # R5.6
 
 
 def test_real_data_backtest_produces_every_exit_reason(shared_data):

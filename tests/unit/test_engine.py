@@ -7,14 +7,14 @@ from decimal import Decimal as D
 import pytest
 
 from momentum.core.config import StrategyConfig
-from momentum.core.domain import Asset, AssetType, EntryOrder, ExitReason, RejectReason, Side
+from momentum.core.domain import (Asset, AssetType, EntryOrder, ExitReason, Position, RejectReason,
+                                  Side)
 from momentum.rules.signals import exit_levels
 from momentum.run.backtester import backtest_days
 from momentum.run.engine import EngineState, Rules, run_day
-from tests.helpers import bar_frame, crypto, make_market, stock
+from tests.helpers import bar_frame, crypto, make_market, stock, weekdays
 
 CFG = StrategyConfig()
-RULES = Rules.from_config(CFG)
 MON = date(2024, 3, 4)
 DAYS = [MON + timedelta(days=i) for i in (0, 1, 2, 3, 4, 7, 8, 9, 10, 11)]  # two weeks of weekdays
 
@@ -45,7 +45,14 @@ def start(cash="100000", orders=(), last_step=MON) -> EngineState:
     return state
 
 
-def run(state, market, days, rules=RULES):
+# Built inside each test, not at import: mutation testing swaps code in only for calls made
+# after the test process starts, so an object built at import would keep the original code.
+def rules_of(cfg: StrategyConfig = CFG) -> Rules:
+    return Rules.from_config(cfg)
+
+
+def run(state, market, days, rules=None):
+    rules = rules or rules_of()
     return [run_day(d, state, market.until(d), rules) for d in days]
 
 
@@ -243,13 +250,132 @@ def test_exits_fill_before_entries_and_stop_cash_does_not_fund_the_morning():
     assert state.portfolio.positions["BBB"].quantity == D("4")
 
 
+# ---------------------------------------------------------------- R6.1 through run_day
+# A market with one entry signal on SIG_DAY (Wed 2024-01-10): LEAD zigzags +1.5% / -1.0% from 34
+# to 50.59, RSI14 61.6 and volume 2.5x its 20-day mean on SIG_DAY; four weaker zigzags complete
+# the eligible set, so LEAD scores 50 * (2*4 + 1) / 5 = 90. XX (unknown market cap: never
+# eligible) is held, 1,200 shares beside 40,000 cash: 100,000 at 50.00 on PREV_DAY.
+SIG_DAYS = weekdays(date(2023, 6, 1), 160)
+PREV_DAY, SIG_DAY = SIG_DAYS[-2:]
+WIDE = StrategyConfig.model_validate(  # exposure caps lifted: only R6.1 can refuse LEAD
+    {"risk": {"max_portfolio_exposure": 1.0, "max_sector_exposure": 1.0}})
+
+
+def zigzag(n: int, start: float, up: float, down: float = 0.01) -> list[float]:
+    closes = [start]
+    for i in range(1, n):
+        closes.append(round(closes[-1] * (1 + (up if i % 2 else -down)), 2))
+    return closes
+
+
+def signal_market(xx_close_on_signal_day: float):
+    def frame(closes, volumes, days):
+        opens = [closes[0], *closes[:-1]]
+        highs = [max(o, c) * 1.005 for o, c in zip(opens, closes, strict=True)]
+        lows = [min(o, c) * 0.995 for o, c in zip(opens, closes, strict=True)]
+        return bar_frame(days, opens, highs, lows, closes, volumes)
+
+    n = len(SIG_DAYS)
+    items = {stock("LEAD", "Tech"): frame(zigzag(n, 34.0, 0.015), [1e6] * (n - 1) + [2.5e6],
+                                          SIG_DAYS)}
+    for i, (s, up) in enumerate([(40.0, 0.011), (60.0, 0.0105), (25.0, 0.01), (45.0, 0.012)]):
+        items[stock(f"F{i}", "Energy")] = frame(zigzag(n, s, up), [1e6] * n, SIG_DAYS)
+    xx = [50.0] * 9 + [xx_close_on_signal_day]        # 10 bars: RSI undefined, no fade exit
+    items[stock("XX", "Utilities", cap=None)] = bar_frame(SIG_DAYS[-10:], xx, xx, xx, xx,
+                                                          [1e6] * 10)
+    return make_market(items)
+
+
+def holding_xx(first_step: bool) -> EngineState:
+    state = EngineState.start(D("100000"))
+    state.portfolio.cash = D("40000")
+    state.portfolio.positions["XX"] = Position(
+        ticker="XX", asset_type=AssetType.STOCK, sector="Utilities", entry_date=SIG_DAYS[-12],
+        entry_price=D("50"), quantity=D("1200"), entry_commission=D(0), stop_price=D("40"),
+        target_price=D("70"), highest_high=D("50"), trailing_stop=None, last_close=D("50"),
+        last_bar_date=SIG_DAYS[-3])
+    state.last_step = SIG_DAYS[-3]
+    if not first_step:
+        run(state, signal_market(50.0), [PREV_DAY], rules_of(WIDE))
+    return state
+
+
+def signal_day(xx_close: float, first_step: bool = False):
+    state = holding_xx(first_step)
+    [day] = run(state, signal_market(xx_close), [SIG_DAY], rules_of(WIDE))
+    return state, day
+
+
 def test_daily_loss_breaker_blocks_entries_in_the_engine():
-    state = start(orders=[order(qty="1000")])
-    market = market_of({AAA: ENTRY_ROWS + [(DAYS[2], 51, 51, 47, 47.5)]})
-    results = run(state, market, DAYS[1:3])
-    # equity fell (51 - 47.5) * 1000 = 3500 from 100,000 - 50 (slippage): more than 3%
-    assert results[1].equity <= results[0].equity * D("0.97")
-    assert RULES.risk.breaker_tripped(results[1].equity, results[1].previous_equity)
+    # XX 50 -> 47: equity 40,000 + 1,200 * 47 = 96,400 <= 100,000 * 0.97 = 97,000: LEAD refused
+    state, day = signal_day(47.0)
+    assert (day.previous_equity, day.equity) == (D("100000"), D("96400"))
+    # a cache hit (full scan on PREV_DAY): LEAD's M rose above every stored M, its own too: 100
+    assert (day.full_scan, [(s.ticker, s.strength) for s in day.signals]) == \
+        (False, [("LEAD", 100.0)])
+    assert day.entries == [] and state.portfolio.pending_entries == []
+    assert [(r.day, r.ticker, r.reason, r.rule) for r in day.rejections] == \
+        [(SIG_DAY, "LEAD", RejectReason.DAILY_LOSS_LIMIT, "R6.1")]
+
+
+def test_daily_loss_breaker_trips_at_exactly_three_percent_in_the_engine():
+    # XX 47.50: 40,000 + 57,000 = 97,000 == the floor: tripped (<=)
+    _, day = signal_day(47.5)
+    assert day.equity == D("97000") and day.entries == []
+    assert [r.reason for r in day.rejections] == [RejectReason.DAILY_LOSS_LIMIT]
+    # XX 47.51: 97,012 > 97,000: LEAD approved, floor(97012 * 0.01 / (50.59 * 0.08)) = 239
+    _, day = signal_day(47.51)
+    assert day.equity == D("97012") and day.rejections == []
+    assert [(o.ticker, o.quantity) for o in day.entries] == [("LEAD", D("239"))]
+
+
+def test_daily_loss_breaker_never_trips_on_the_first_step():
+    # The same -3.6% day as the run's first step (no equity recorded before it, though the
+    # capital was 100,000): R6.1 does not apply; size floor(96400 * 0.01 / 4.0472) = 238
+    state, day = signal_day(47.0, first_step=True)
+    assert day.previous_equity is None and day.equity == D("96400")
+    assert day.equity <= state.initial_capital * D("0.97")      # would trip against the capital
+    # a full scan: LEAD 50 * (2*4 + 1) / 5 = 90 and F3 50 * (2*3 + 1) / 5 = 70 are candidates;
+    # F3 has no volume surge, so LEAD is the only signal
+    assert [(c.ticker, c.score) for c in day.candidates] == [("LEAD", 90.0), ("F3", 70.0)]
+    assert day.full_scan and [(s.ticker, s.strength) for s in day.signals] == [("LEAD", 90.0)]
+    assert day.rejections == []
+    assert [(o.ticker, o.quantity, o.decided_on) for o in day.entries] == \
+        [("LEAD", D("238"), SIG_DAY)]
+    assert state.portfolio.pending_entries == day.entries
+
+
+# ---------------------------------------------------------------- R4.5 boundaries through run_day
+def test_engine_stop_fills_when_the_low_equals_the_stop():
+    # F 50.05, stop 46.046: low 46.046 touches it -> sold at 46.046 * 0.999 = 46.0999...
+    state, _ = held_then([(DAYS[2], 48, 48.5, 46.046, 47)])
+    trade = exit_fill(state)
+    assert (trade.exit_reason, trade.exit_date) == (ExitReason.STOP_LOSS, DAYS[2])
+    assert trade.exit_price == D("46.046") * D("0.999") == D("45.999954")
+
+
+def test_engine_keeps_the_position_when_the_low_is_a_tenth_of_a_cent_above_the_stop():
+    state, _ = held_then([(DAYS[2], 48, 48.5, 46.047, 47)])
+    assert state.portfolio.closed_trades == [] and "AAA" in state.portfolio.positions
+
+
+def test_engine_target_fills_when_the_high_equals_the_target():
+    # target 50.05 * 1.2 = 60.06: high 60.06 -> sold at 60.06 * 0.999 = 59.99994
+    state, _ = held_then([(DAYS[2], 55, 60.06, 54, 60)])
+    trade = exit_fill(state)
+    assert (trade.exit_reason, trade.exit_price) == (ExitReason.PROFIT_TARGET, D("59.99994"))
+    state, _ = held_then([(DAYS[2], 55, 60.05, 54, 60)])
+    assert state.portfolio.closed_trades == []
+
+
+def test_engine_trailing_stop_fills_when_the_low_equals_the_trail():
+    # entry bar high 57 >= 55.055 activates the trail at 57 * 0.92 = 52.44 (> stop 46.046)
+    rows = [(DAYS[0], 50, 51, 49, 50), (DAYS[1], 50, 57, 47, 56), (DAYS[2], 56, 56.5, 52.44, 53)]
+    state = start(orders=[order()])
+    run(state, market_of({AAA: rows}), DAYS[1:3])
+    trade = exit_fill(state)
+    assert (trade.exit_reason, trade.exit_price) == (ExitReason.TRAILING_STOP,
+                                                     D("52.44") * D("0.999"))
 
 
 def test_mixed_calendars_over_a_weekend_and_a_holiday():
@@ -279,6 +405,25 @@ def test_mixed_calendars_over_a_weekend_and_a_holiday():
     assert (buy_stk.ticker, buy_stk.day, buy_stk.quantity) == ("STK", tue, D("15"))
     cash = D("1000") - coin_price * 50 * D("1.001") + stop_coin.price * 50 * D("0.999") - D("50.05") * 15
     assert state.portfolio.cash == cash
+
+
+def test_run_day_refuses_a_view_of_another_day():
+    market = market_of({AAA: ENTRY_ROWS})
+    with pytest.raises(ValueError, match=f"view is for {DAYS[0]}, not {DAYS[1]}"):
+        run_day(DAYS[1], start(), market.until(DAYS[0]), rules_of())
+
+
+def test_day_result_records_exposure_data_dates_and_the_history():
+    state = start(orders=[order()])
+    [day] = run(state, market_of({AAA: ENTRY_ROWS}), DAYS[1:2])
+    # 10 AAA at the close 51 = 510 of equity 99,499.50 + 510 = 100,009.50
+    assert day.gross_exposure == D("510") / D("100009.50")
+    assert day.sector_exposure == {"Tech": D("510") / D("100009.50")}
+    assert (sorted(day.data_dates), day.data_dates["stock"], day.skipped) == \
+        (["crypto", "stock"], DAYS[1], [])
+    assert (state.last_step, state.fills, state.rejections) == (DAYS[1], day.fills, [])
+    assert [(p.day, p.equity, p.cash) for p in state.equity_curve] == \
+        [(DAYS[1], D("100009.50"), D("99499.50"))]
 
 
 def test_same_day_cannot_run_twice():

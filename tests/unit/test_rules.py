@@ -122,7 +122,10 @@ def test_entry_signal_without_surge_requirement():
 
 
 # ---------------------------------------------------------------- R6
-RISK = RiskManager(CFG.risk, EXIT, CFG.trading)
+# Built inside each test, not at import: mutation testing swaps code in only for calls made
+# after the test process starts, so an object built at import would keep the original code.
+def risk_manager() -> RiskManager:
+    return RiskManager(CFG.risk, EXIT, CFG.trading)
 
 
 def book(equity="100000", previous=None, free="100000", count=0, gross="0", sectors=None) -> RiskBook:
@@ -132,13 +135,13 @@ def book(equity="100000", previous=None, free="100000", count=0, gross="0", sect
 
 
 def approve(signals, b):
-    return RISK.approve_entries(DAY, [EntrySignal(c) for c in signals], b)
+    return risk_manager().approve_entries(DAY, [EntrySignal(c) for c in signals], b)
 
 
 def test_size_is_one_percent_risk_over_stop_distance():
-    assert RISK.position_size(D("100000"), D("50"), AssetType.STOCK) == D("250")
-    assert RISK.position_size(D("100000"), D("3"), AssetType.CRYPTO) == D("2777.777777")
-    assert RISK.position_size(D("100000"), D("0.7"), AssetType.STOCK) == D("17857")
+    assert risk_manager().position_size(D("100000"), D("50"), AssetType.STOCK) == D("250")
+    assert risk_manager().position_size(D("100000"), D("3"), AssetType.CRYPTO) == D("2777.777777")
+    assert risk_manager().position_size(D("100000"), D("0.7"), AssetType.STOCK) == D("17857")
 
 
 def test_floor_absorbs_binary_error():
@@ -203,22 +206,23 @@ def test_approved_entries_count_against_later_ones_in_strength_order():
 
 
 # ---------------------------------------------------------------- R5 broker
-BROKER = PaperBroker(CFG.trading)
+def broker() -> PaperBroker:
+    return PaperBroker(CFG.trading)
 
 
 def test_buy_fills_at_open_plus_slippage():
-    fill = BROKER.buy("AAA", AssetType.STOCK, DAY, 50.0, D("10"), D("100000"))
+    fill = broker().buy("AAA", AssetType.STOCK, DAY, 50.0, D("10"), D("100000"))
     assert fill.price == D("50.050") and fill.quantity == D("10") and fill.commission == 0
 
 
 def test_buy_shrinks_to_cash_and_cancels_at_zero():
-    fill = BROKER.buy("AAA", AssetType.STOCK, DAY, 50.0, D("30"), D("1000"))
+    fill = broker().buy("AAA", AssetType.STOCK, DAY, 50.0, D("30"), D("1000"))
     assert fill.quantity == D("19")  # floor(1000 / 50.05)
-    assert BROKER.buy("AAA", AssetType.STOCK, DAY, 50.0, D("30"), D("40")) is None
+    assert broker().buy("AAA", AssetType.STOCK, DAY, 50.0, D("30"), D("40")) is None
 
 
 def test_crypto_buy_shrinks_with_commission_to_six_decimals():
-    fill = BROKER.buy("BTCUSD", AssetType.CRYPTO, DAY, 2.0, D("1000"), D("1000"))
+    fill = broker().buy("BTCUSD", AssetType.CRYPTO, DAY, 2.0, D("1000"), D("1000"))
     price = D("2.0") * D("1.003")
     assert fill.price == price
     assert fill.quantity == floor_qty(D("1000") / (price * D("1.001")), AssetType.CRYPTO) == D("498.006480")
@@ -228,5 +232,5 @@ def test_crypto_buy_shrinks_with_commission_to_six_decimals():
 
 def test_sell_applies_slippage_and_commission():
     pos = position(asset_type=AssetType.CRYPTO, qty=D("1.5"))
-    fill = BROKER.sell(pos, DAY, D("200"), ExitReason.PROFIT_TARGET)
+    fill = broker().sell(pos, DAY, D("200"), ExitReason.PROFIT_TARGET)
     assert fill.price == D("199.400") and fill.commission == D("0.001") * D("199.400") * D("1.5")
