@@ -34,6 +34,7 @@ from momentum.core.errors import DataError, TickerError
 from momentum.core.safeload import clip
 from momentum.data.base import BAR_COLUMNS, slice_bars
 from momentum.data.csv_fast import read_price_file
+from momentum.data.file_checks import check_file_size, check_inside_root
 
 logger = logging.getLogger(__name__)
 
@@ -129,25 +130,6 @@ def _check_root(root: Path, meta_path: Path) -> None:
         )
     check_inside_root(root, meta_path)
     check_file_size(meta_path, MAX_META_FILE_BYTES)
-
-
-def check_inside_root(root: Path, path: Path) -> None:
-    """Refuse a file or folder that leads out of the data directory (a symlink elsewhere)."""
-    real_root, real = root.resolve(), path.resolve()
-    if real != real_root and real_root not in real.parents:
-        raise DataError(f"{path}: leads outside the data directory {root} (to {real}); copy the "
-                        f"file into the directory instead of linking it")
-
-
-def check_file_size(path: Path, max_bytes: int) -> None:
-    """Refuse a data file too large to be market data, before reading it."""
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read ({exc.strerror}); check its permissions") from None
-    if size > max_bytes:
-        raise DataError(f"{path}: {size:,} bytes is more than the {max_bytes:,} a data file may "
-                        f"have; check it is the right file")
 
 
 def _read_text(path: Path) -> str:

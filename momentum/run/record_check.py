@@ -13,11 +13,9 @@ portfolio was created.
 """
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field, replace
 from datetime import date
-from typing import Any
 
 from momentum.core.config import StrategyConfig
 from momentum.core.domain import DayResult, ExitReason, Fill, Side
@@ -31,7 +29,6 @@ from momentum.run.validation import (Difference, PaperSnapshot, RunRecord, Valid
                                      compare)
 
 logger = logging.getLogger(__name__)
-LEFT_OUT_KEYS = ("left_out", "partial", "allow_partial")  # the --allow-partial record, if any
 OPEN_EXITS = (ExitReason.MOMENTUM_FADE, ExitReason.TIME_EXIT, ExitReason.KILL_SWITCH)
 _APPROVAL_RULES = ("R6.", "halt")  # rejections decided at approval: each was an entry signal
 
@@ -67,25 +64,15 @@ def load_record(store: StateStore) -> PaperRecord:
         if state.last_step is None or final.equity_curve[:len(curve)] != curve:
             continue  # a branch abandoned by --from-snapshot, or a later portfolio
         snapshots[state.last_step] = state
-        noted = _left_out(path)
-        if noted:
-            left_out[state.last_step] = noted
+        left_out.update(_left_out(state))
+    left_out.update(_left_out(final))
     return PaperRecord(saved.meta, final, snapshots, left_out)
 
 
-def _left_out(path: Any) -> tuple[str, ...]:
-    """Assets a session left out (--allow-partial), read tolerantly: absent in older files."""
-    try:
-        state = json.loads(path.read_text(encoding="utf-8")).get("state") or {}
-    except (OSError, ValueError, AttributeError):
-        return ()
-    for key in LEFT_OUT_KEYS:
-        value = state.get(key)
-        if isinstance(value, dict):
-            value = [f"{k}: {v}" if v else str(k) for k, v in value.items()]
-        if isinstance(value, list) and value:
-            return tuple(str(v) for v in value)
-    return ()
+def _left_out(state: EngineState) -> dict[date, tuple[str, ...]]:
+    """The sessions committed with --allow-partial and the assets each left out, with why."""
+    return {date.fromisoformat(day): tuple(f"{t}: {why}" for t, why in sorted(gaps.items()))
+            for day, gaps in state.left_out.items()}
 
 
 def replay(record: PaperRecord, market: Market, cfg: StrategyConfig) -> BacktestResult:
