@@ -1,4 +1,4 @@
-"""Reports: presentation of results (backtest report, charts, daily report, console tables, analysis).
+"""Reports: presenting results (backtest report, charts, daily report, console tables, analysis).
 
 May import ``core``, ``data``, ``rules`` and ``run`` (to read their results and states); never
 starts a run itself. ``backtest`` writes the backtest outputs and report.html, ``daily`` the

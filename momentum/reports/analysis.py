@@ -24,7 +24,9 @@ from momentum.rules.risk import RiskBook, RiskManager
 from momentum.rules.scanner import AssetScanner, eligible_mask, momentum_score
 from momentum.rules.signals import exit_levels, is_entry_signal
 
-from momentum.reports.analysis_records import (TradeRow, BarRow, IndicatorValues, Check, ScanStanding, EntryConditions, RiskDecision, Level, HeldPosition, TradeAnalysis)
+from momentum.reports.analysis_records import (BarRow, Check, EntryConditions, HeldPosition,
+                                               IndicatorValues, Level, RiskDecision,
+                                               ScanStanding, TradeAnalysis, TradeRow)
 
 if TYPE_CHECKING:  # types only: the analysis never runs the engine
     from momentum.run.engine import EngineState

@@ -10,7 +10,8 @@ from decimal import Decimal
 from typing import Any
 
 from momentum.core.config import ExitConfig
-from momentum.core.domain import Asset, AssetType, EntryOrder, ExitReason, Position, Rejection, Trade
+from momentum.core.domain import (Asset, AssetType, EntryOrder, ExitReason, Position, Rejection,
+                                  Trade)
 
 @dataclass(frozen=True, slots=True)
 class TradeRow:

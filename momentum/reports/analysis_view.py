@@ -1,6 +1,6 @@
 """Presentation of `analyze-trade`: rich tables, a plotly page, trades.csv reading, the command.
 
-Everything here formats what ``momentum.reports.analysis.analyze_ticker`` computed; no rule is decided
+Everything here formats what ``reports.analysis.analyze_ticker`` computed; no rule is decided
 here. Numbers are rounded for display only (R5.7).
 """
 from __future__ import annotations

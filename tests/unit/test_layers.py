@@ -1,4 +1,4 @@
-"""Imports go one way: core <- data <- rules <- run <- reports / notify <- ops / research <- entry points.
+"""Imports go one way: core <- data <- rules <- run <- reports, notify <- ops, research <- entry.
 
 Each subpackage of `momentum/` is a layer and may import only the layers below it (STYLE.md
 section 2). Imports under `if TYPE_CHECKING:` are for annotations only and are not counted.
