@@ -48,7 +48,7 @@ from momentum.run.backtester import BacktestResult, run_backtest
 from momentum.run.engine import EngineState, Rules, decide_entries, process_bars, run_day
 from momentum.run.kill_switch import DEFAULT_REASON, HaltChange, halt, resume
 from momentum.run.paper import (PaperRunOutcome, PaperTrader, require_complete,
-                                require_session_data)
+                                require_latest_session, require_session_data)
 from momentum.run.state import PaperMeta, StateStore
 
 logger = logging.getLogger("momentum.main")
@@ -278,6 +278,8 @@ class MomentumStrategy:
         with self.store.lock():
             self.paper.load(from_snapshot)  # fail fast on a bad state, before any download
             market = self.load_market(end=target)
+            if target is None and not allow_partial and getattr(self.source, "live_feed", False):
+                require_latest_session(market, self.clock.now())  # else exit 75, try later
             day = target or last_step_day(market, self.clock.now().astimezone(NEW_YORK).date())
             require_session_data(market, day)
 

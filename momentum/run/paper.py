@@ -19,7 +19,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from momentum.core.calendar import is_nyse_session, step_days
+from momentum.core.calendar import completed_through, is_nyse_session, nyse_sessions, step_days
 from momentum.core.config import StrategyConfig
 from momentum.core.domain import AssetType, DayResult
 from momentum.core.errors import ConfigError, DataIncomplete, MomentumError, StateError
@@ -184,3 +184,22 @@ def require_session_data(market: Market, day: date) -> None:
         if not view.type_has_bar(AssetType.STOCK):
             raise MomentumError(f"no stock bars for {day} yet (the data ends "
                                 f"{market.last_date}); run after the session's data is out")
+
+
+def require_latest_session(market: Market, now: datetime) -> None:
+    """A live feed run with no --date must reach the last session that has closed at `now`.
+
+    Without this, a 16:05 run before the vendor has published the day would take yesterday as
+    its target, say "already done" and exit 0: the session would only run a day late. Exit 75
+    instead, so the scheduler tries again until the bars are out.
+    """
+    if not market.has_type(AssetType.STOCK):
+        return
+    closed = completed_through(AssetType.STOCK, now)
+    sessions = nyse_sessions(closed - timedelta(days=10), closed)
+    expected = sessions[-1] if sessions else None
+    if expected is None or market.until(expected).type_has_bar(AssetType.STOCK):
+        return
+    raise DataIncomplete({"stock bars": f"{expected} is not published yet (the data ends "
+                                        f"{market.last_date})"},
+                         f"nothing was committed for {expected}")

@@ -51,6 +51,7 @@ class TiingoSource:
     """A MarketDataSource over the Tiingo API with an incremental cache."""
 
     name = "tiingo"
+    live_feed = True  # today's bars appear some time after the close (paper --run waits for them)
 
     def __init__(self, client: TiingoClient, cache: TiingoCache, listings: list[Listing], *,
                  history_start: date, now: datetime, clock: Clock = time.time) -> None:
