@@ -39,3 +39,15 @@ def test_data_unavailable_and_incomplete_mean_try_later():
     assert error.exit_code == 75 and isinstance(error, DataUnavailable)
     assert "AEE, AIV could not be loaded" in text and "HTTP 500" in text
     assert "run again later" in text and "--allow-partial" in text and "\n" not in text
+
+
+def test_display_rounding_is_half_even_whatever_the_decimal_context():
+    # The display rounding is set explicitly: a caller's context (here half-up) does not change it
+    from decimal import ROUND_HALF_UP, localcontext
+    with localcontext() as ctx:
+        ctx.rounding = ROUND_HALF_UP
+        assert display_money(Decimal("0.125")) == "0.12"
+        assert display_money(Decimal("-2.675")) == "-2.68"
+        assert display_price(Decimal("0.125"), AssetType.STOCK) == "0.12"
+        assert display_price(Decimal("1.234567850"), AssetType.CRYPTO) == "1.2345678"
+        assert display_price(Decimal("43123.4565"), AssetType.CRYPTO) == "43123.456"

@@ -192,3 +192,25 @@ def test_scan_is_identical_when_later_bars_are_removed_or_altered(cut):
         got = scanner.run_daily_scan(other.until(day), None)
         assert got.candidates == expected.candidates
         assert got.cache == expected.cache
+
+
+def test_cache_hit_class_missing_from_the_stored_refs_scores_nothing():
+    # A stored candidate of a class the cache has no ref for (refs without CRYPTO) gets no score
+    # on a cache-hit day: even at threshold 0 it is not a candidate, while A is scored against the
+    # stored stock ref (above B's M, just below its own stored M: 50) (R3.5).
+    days = every_day(date(2023, 1, 1), 300)
+    weekdays_ = [d for d in days if d.weekday() < 5]
+    items = {crypto("XUSD"): trend_frame(days, 10, -0.002, seed=1),
+             crypto("YUSD"): trend_frame(days, 10, -0.001, seed=2),
+             stock("A"): trend_frame(weekdays_, 50, 0.003, volume=1e6, seed=3),
+             stock("B"): trend_frame(weekdays_, 50, 0.001, volume=1e6, seed=4)}
+    market = make_market(items)
+    first = AssetScanner(cfg()).run_daily_scan(market.until(weekdays_[-2]), None)
+    assert first.cache.candidates == ("A", "YUSD")
+    cache = ScanCache(first.cache.full_scan_date, first.cache.candidates,
+                      {AssetType.STOCK: first.cache.refs[AssetType.STOCK]})
+    hit = AssetScanner(cfg(momentum_threshold=0)).run_daily_scan(market.until(weekdays_[-1]), cache)
+    assert not hit.full_scan and [(c.ticker, c.score) for c in hit.candidates] == [("A", 50.0)]
+    assert hit.eligible == {AssetType.STOCK: 2, AssetType.CRYPTO: 0}
+    # YUSD is not scored at all (no ref), so it is not counted as below the threshold either
+    assert hit.filtered == {"score below threshold": 0, "already held or ordered": 0}
