@@ -129,3 +129,11 @@ def test_a_loss_at_the_daily_limit_shows_a_halt():
             Point(date(2024, 1, 10), D("9700"), D("5000"))]  # exactly -3%
     assert "R6.1" in views.halts(source(curve=down, strategy=risk))[0]
     assert views.halts(source(strategy=risk)) == []  # -2%
+
+
+def test_a_snapshot_nested_past_the_parser_depth_is_a_message_not_a_crash(tmp_path):
+    # a hostile or damaged file must give the page one line (SourceError), never a RecursionError
+    from momentum.reports.dashboard.readers import SourceError, parse_snapshot
+    path = tmp_path / "state_2024-01-02.json"
+    with pytest.raises(SourceError, match="not valid JSON"):
+        parse_snapshot(path, "[" * 200_000 + "]" * 200_000)

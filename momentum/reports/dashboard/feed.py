@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from momentum.core.ops_config import DashboardConfig
+from momentum.core.safeload import safe_json
 from momentum.core.domain import DayResult
 from momentum.core.files import write_atomic
 from momentum.core.money import money_str
@@ -164,7 +165,7 @@ def parse_bars(path: Path, text: str) -> dict[str, Any]:
 
 def _document(path: Path, text: str, kind: str) -> dict[str, Any]:
     try:
-        document = json.loads(text)
+        document = safe_json(text)
     except ValueError as e:
         raise FeedError(f"{path}: not valid JSON ({e})") from None
     if not isinstance(document, dict) or document.get("format") != kind:

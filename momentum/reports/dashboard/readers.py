@@ -20,6 +20,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, TypeVar
 
+from momentum.core.safeload import safe_json
 from momentum.core.domain import AssetType, ExitReason, Position, Trade
 from momentum.reports.dashboard.feed import (BARS_FILE, FEED_DIR, DayFeed, FeedError,
                                              day_files, parse_bars, parse_day)
@@ -131,7 +132,7 @@ def _problem(e: Exception) -> str:
 
 def _pointer_target(pointer: Path) -> str:
     try:
-        name = json.loads(pointer.read_text(encoding="utf-8"))["file"]
+        name = safe_json(pointer.read_text(encoding="utf-8"))["file"]
     except (ValueError, KeyError, TypeError, UnicodeDecodeError) as e:
         raise SourceError(f"{pointer} is unreadable ({e.__class__.__name__})") from None
     if not isinstance(name, str) or not (name == "state_init.json" or _SNAPSHOT_RE.match(name)):
@@ -160,7 +161,7 @@ def _resume_hint(state_dir: Path, bad: Path | None, cache: FileCache) -> str:
 def parse_snapshot(path: Path, text: str) -> dict[str, Any]:
     """Check a snapshot's format, schema and checksum (as run/state.py does) and return it."""
     try:
-        document = json.loads(text)
+        document = safe_json(text)
     except ValueError as e:
         raise SourceError(f"{path} is not valid JSON (truncated or damaged: {e})") from None
     if not isinstance(document, dict) or document.get("format") != STATE_FORMAT:
@@ -310,7 +311,7 @@ def _parse_rejections(path: Path, text: str) -> list[dict[str, str]]:
 
 def _parse_summary(path: Path, text: str) -> dict[str, Any]:
     try:
-        summary = json.loads(text)
+        summary = safe_json(text)
     except ValueError as e:
         raise SourceError(f"{path} is not valid JSON ({e})") from None
     if not isinstance(summary, dict):
