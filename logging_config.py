@@ -25,14 +25,13 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 import re
 import sys
 import threading
-import uuid
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from functools import lru_cache
-from logging.handlers import TimedRotatingFileHandler
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -215,7 +214,7 @@ def setup_logging(level: str = "INFO", quiet: bool = False, log_dir: Path | str 
 
     `main_log` names the file that gets every record (scheduler.py uses scheduler.log).
     """
-    run_id = run_id or uuid.uuid4().hex[:8]
+    run_id = run_id or os.urandom(4).hex()  # 8 random hex digits (uuid4's first 8)
     numeric = logging.getLevelName(level.upper()) if isinstance(level, str) else int(level)
     if not isinstance(numeric, int):
         numeric = logging.INFO
@@ -255,6 +254,8 @@ def reset_logging() -> None:
 
 def _file_handlers(log_dir: Path, level: int, keep_days: int,
                    main_log: str = MAIN_LOG) -> list[logging.Handler]:
+    from logging.handlers import TimedRotatingFileHandler  # socket, pickle: only with files
+
     log_dir.mkdir(parents=True, exist_ok=True)
     # Trade lines are INFO: trades.log keeps them even when the main log is set to WARNING.
     specs = ((main_log, level, None), (TRADES_LOG, min(level, logging.INFO), TradeFilter()),

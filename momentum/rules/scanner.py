@@ -6,13 +6,15 @@ from collections import Counter
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
 from momentum.core.config import ScannerConfig
 from momentum.core.domain import AssetType, Candidate
-from momentum.data.market import MarketView, ScanSnapshot
+
+if TYPE_CHECKING:  # annotations only: importing this module loads no pandas (`paper --report`)
+    from momentum.data.market import MarketView, ScanSnapshot
 
 logger = logging.getLogger(__name__)
 SCANNED_TYPES = (AssetType.STOCK, AssetType.CRYPTO)
