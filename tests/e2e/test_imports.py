@@ -17,8 +17,8 @@ HEAVY = ("pandas", "numpy", "pydantic", "yaml", "plotly", "requests", "exchange_
          "streamlit", "dask", "pyarrow", "rich")
 HELP_NEVER = ("pandas", "numpy", "pydantic", "plotly", "requests", "exchange_calendars",
               "streamlit", "dask", "pyarrow")
-REPORT_NEVER = ("pandas", "plotly", "requests", "exchange_calendars", "streamlit", "dask",
-                "pyarrow")
+REPORT_NEVER = ("pandas", "numpy", "plotly", "requests", "exchange_calendars", "streamlit",
+                "dask", "pyarrow")
 PROBE = """
 import runpy, sys
 sys.path.insert(0, {root!r})
