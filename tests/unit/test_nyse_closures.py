@@ -43,7 +43,7 @@ def test_a_range_beyond_the_table_is_answered_by_exchange_calendars():
 
 
 def _xnys_answers(day: date) -> tuple[bool, str | None, bool]:
-    """What exchange_calendars itself says of `day` (the calendar's slow path, kept as reference)."""
+    """What exchange_calendars itself says of `day` (the slow path, kept as the reference)."""
     cal, stamp = calendar._xnys(), pd.Timestamp(day)
     session = bool(cal.is_session(stamp))
     name = None
