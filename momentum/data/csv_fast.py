@@ -1,7 +1,8 @@
 """Fast reading of CSV price files: pyarrow's parser and a validated parsed cache.
 
-``read_price_file(path, cache_dir)`` returns exactly what ``csv_source.load_price_file`` returns
-(the same frame, the same DataError for the same defect):
+``read_price_arrays(path, load_price_file, cache_dir)`` returns the arrays of exactly what
+``csv_source.load_price_file`` returns (the same numbers, the same DataError for the same defect),
+and ``read_price_file`` the same as a frame:
 
 1. the file's bytes are read once and hashed (SHA-1 of the content, with its size in the key), so
    an edited file never matches an old entry, whatever its mtime says;
@@ -19,13 +20,16 @@ import logging
 import os
 import tempfile
 from collections.abc import Callable
-from functools import lru_cache
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING
 
-from momentum.data.base import BAR_COLUMNS
+import numpy as np
+
+from momentum.data.base import BAR_COLUMNS, PriceBars, price_bars_of
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 logger = logging.getLogger(__name__)
 
@@ -37,26 +41,32 @@ _EPOCH_DAY = np.datetime64("1970-01-01", "D")
 
 def read_price_file(path: Path, load_price_file: Callable[[Path], pd.DataFrame],
                     cache_dir: Path | None = None) -> pd.DataFrame:
-    """Read and check one price file, from the parsed cache when its content is unchanged.
+    """Read and check one price file, from the parsed cache when its content is unchanged."""
+    return read_price_arrays(path, load_price_file, cache_dir).to_frame()
+
+
+def read_price_arrays(path: Path, load_price_file: Callable[[Path], pd.DataFrame],
+                      cache_dir: Path | None = None) -> PriceBars:
+    """Read and check one price file as arrays, from the parsed cache when unchanged.
 
     `load_price_file` is the reference reader (csv_source's): it handles every file the fast
     path is not sure about, so the messages of a bad file are always its own.
     """
     data = _read_bytes(path)
     if data is None:
-        return load_price_file(path)  # cannot read: the reference reader says why
+        return price_bars_of(load_price_file(path))  # cannot read: the reference reader says why
     key = f"v{CACHE_VERSION}-{len(data)}-{hashlib.sha1(data).hexdigest()}"
     if cache_dir is not None:
         cached = _load_cached(cache_dir, key)
         if cached is not None:
-            return _frame(*cached)
+            return PriceBars(*cached)
     parsed = _parse_fast(data)
     if parsed is None:
-        frame = load_price_file(path)  # raises the precise DataError, or accepts the file
-        parsed = (frame.index.to_numpy().astype("datetime64[D]"), frame.to_numpy())
+        bars = price_bars_of(load_price_file(path))  # raises the precise DataError, or accepts
+        parsed = (bars.dates, bars.values)
     if cache_dir is not None:
         _store(cache_dir, key, *parsed)
-    return _frame(*parsed)
+    return PriceBars(*parsed)
 
 
 def _read_bytes(path: Path) -> bytes | None:
@@ -104,22 +114,6 @@ def _valid(dates: np.ndarray, values: np.ndarray) -> bool:
     o, h, lo, c, v = values.T
     return bool((values[:, :4] > 0).all() and (h >= lo).all() and (o >= lo).all()
                 and (o <= h).all() and (c >= lo).all() and (c <= h).all() and (v >= 0).all())
-
-
-@lru_cache(maxsize=1)
-def _date_dtype() -> np.dtype:
-    # The unit the reference reader's pd.to_datetime gives (ns in pandas 2, us in pandas 3).
-    return pd.to_datetime(pd.Series(["2024-01-02"]), format="%Y-%m-%d").dtype
-
-
-@lru_cache(maxsize=1)
-def _columns() -> pd.Index:
-    return pd.Index(list(BAR_COLUMNS))  # built once: a string index costs ~0.2 ms a frame
-
-
-def _frame(dates: np.ndarray, values: np.ndarray) -> pd.DataFrame:
-    index = pd.DatetimeIndex(dates.astype(_date_dtype()), name="date")
-    return pd.DataFrame(values, index=index, columns=_columns(), copy=False)
 
 
 def _entry(cache_dir: Path, key: str) -> Path:

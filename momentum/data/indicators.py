@@ -2,13 +2,16 @@
 
 Every function takes one asset's bars, oldest first, and returns an array of the same length whose
 value at index i depends only on bars 0..i (prefix invariance). Undefined values are NaN.
+
+``indicator_block`` computes the same values for many assets at once from their bars laid end to
+end, bit for bit: a market of hundreds of assets costs a few array passes, and the one recursion
+(Wilder's average) steps through time once for all assets together (``ewm_mean``).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 
 RSI_PERIOD = 14
@@ -46,8 +49,79 @@ def rsi_wilder(close: np.ndarray, period: int = RSI_PERIOD) -> np.ndarray:
 def _wilder_average(values: np.ndarray, period: int) -> np.ndarray:
     """Seed with the simple mean of the first `period` values, then avg = (prev*(p-1) + x)/p."""
     seeded = np.concatenate(([values[:period].mean()], values[period:]))
-    # ewm(alpha=1/p, adjust=False) is exactly Wilder's recursion, run in compiled code.
-    return pd.Series(seeded).ewm(alpha=1.0 / period, adjust=False).mean().to_numpy()
+    return ewm_mean(seeded[:, None], _alpha_com(1.0 / period))[:, 0]
+
+
+def _alpha_com(alpha: float) -> float:
+    """The centre of mass pandas derives from ewm(alpha=...): its recursion uses 1/(1+com)."""
+    return (1 - alpha) / alpha
+
+
+def halflife_com(halflife: float) -> float:
+    """The centre of mass pandas derives from ewm(halflife=...)."""
+    decay = 1 - np.exp(np.log(0.5) / halflife)
+    return float(1 / decay - 1)
+
+
+def ewm_mean(columns: np.ndarray, com: float, chunk: int = 2048) -> np.ndarray:
+    """pandas' ``DataFrame(columns).ewm(com=com, adjust=False).mean()``, bit for bit.
+
+    pandas runs, per column, ``w = (f*w + a*x) / (f + a)`` with a = 1/(1+com), f = 1-a, keeps w
+    when it already equals x (a constant run stays exact), starts at the first value that is not
+    NaN and carries the weight of skipped NaNs (ignore_na=False). Here one Python step per row
+    advances every column together, `chunk` columns at a time to bound the temporaries.
+    """
+    out = np.array(columns, dtype=np.float64, order="C", copy=True)
+    if out.ndim != 2:
+        raise ValueError("ewm_mean needs a 2-D array (rows are time steps)")
+    _ewm_in_place(out, com, chunk)
+    return out
+
+
+def _ewm_in_place(out: np.ndarray, com: float, chunk: int = 2048) -> None:
+    alpha = 1.0 / (1.0 + com)
+    for lo in range(0, out.shape[1], chunk):
+        part = out[:, lo:lo + chunk]
+        if len(part) > 1:
+            if np.isnan(part).any():
+                _ewm_with_gaps(part, alpha)
+            else:
+                _ewm_dense(part, alpha)
+
+
+def _ewm_dense(m: np.ndarray, alpha: float) -> None:
+    # In place, no NaN anywhere: the weight of the previous value is always 1 - alpha.
+    old, denom = 1.0 - alpha, (1.0 - alpha) + alpha
+    w = m[0].copy()
+    scaled, step = np.empty_like(w), np.empty_like(w)
+    moved = np.empty(w.shape, dtype=bool)
+    for t in range(1, len(m)):
+        row = m[t]
+        np.multiply(w, old, out=scaled)
+        np.multiply(row, alpha, out=step)
+        np.add(scaled, step, out=scaled)
+        np.divide(scaled, denom, out=scaled)
+        np.not_equal(w, row, out=moved)
+        np.copyto(w, scaled, where=moved)
+        row[...] = w
+
+
+def _ewm_with_gaps(m: np.ndarray, alpha: float) -> None:
+    # In place, the general case: NaN before a column's first value and NaN gaps inside it.
+    factor = 1.0 - alpha
+    w = m[0].copy()
+    old_wt = np.ones_like(w)
+    for t in range(1, len(m)):
+        cur = m[t]
+        seen = cur == cur
+        started = w == w
+        old_wt = np.where(started, old_wt * factor, old_wt)
+        with np.errstate(invalid="ignore"):
+            moved = (old_wt * w + alpha * cur) / (old_wt + alpha)
+        w = np.where(started & seen & (w != cur), moved, w)
+        old_wt = np.where(started & seen, 1.0, old_wt)
+        w = np.where(~started & seen, cur, w)
+        cur[...] = w
 
 
 def roc(close: np.ndarray, n: int) -> np.ndarray:
@@ -111,3 +185,103 @@ def compute_indicators(close: np.ndarray, volume: np.ndarray) -> IndicatorSet:
         adv20_usd=average_dollar_volume(close, volume),
         surge_ratio=volume_surge_ratio(volume),
     )
+
+
+def indicator_block(close: np.ndarray, volume: np.ndarray, starts: np.ndarray,
+                    lengths: np.ndarray) -> tuple[np.ndarray, ...]:
+    """(momentum, adv20_usd, rsi14, surge_ratio) of many assets whose bars lie end to end.
+
+    Asset j's bars are ``close[starts[j]:starts[j] + lengths[j]]`` (and volume's); each result is
+    laid out the same way and equals ``compute_indicators`` of that asset alone, bit for bit:
+    every window is the same contiguous run of numbers reduced by the same numpy call.
+    """
+    close = np.asarray(close, dtype=np.float64)
+    volume = np.asarray(volume, dtype=np.float64)
+    starts = np.asarray(starts, dtype=np.intp)
+    lengths = np.asarray(lengths, dtype=np.intp)
+    local = np.arange(len(close), dtype=np.intp) - np.repeat(starts, lengths)
+    momentum = (0.5 * _shifted_roc(close, local, 126) + 0.3 * _shifted_roc(close, local, 63)
+                + 0.2 * _shifted_roc(close, local, 21))
+    adv = _window_mean_at_end(close * volume, local, ADV_WINDOW)
+    surge = _surge(volume, local, SURGE_WINDOW)
+    rsi = _rsi_block(close, local, starts, lengths, RSI_PERIOD)
+    return momentum, adv, rsi, surge
+
+
+def _shifted_roc(close: np.ndarray, local: np.ndarray, n: int) -> np.ndarray:
+    out = np.full(close.shape, np.nan)
+    if len(close) > n:
+        out[n:] = close[n:] / close[:-n] - 1.0
+    out[local < n] = np.nan
+    return out
+
+
+def _window_means(x: np.ndarray, n: int) -> np.ndarray:
+    # Mean of x[i:i+n] at i: the call sma makes on one asset, so each window sums the same way.
+    return sliding_window_view(x, n).mean(axis=1) if len(x) >= n else np.empty(0)
+
+
+def _window_mean_at_end(x: np.ndarray, local: np.ndarray, n: int) -> np.ndarray:
+    out = np.full(x.shape, np.nan)
+    if len(x) >= n:
+        out[n - 1:] = _window_means(x, n)
+    out[local < n - 1] = np.nan
+    return out
+
+
+def _surge(volume: np.ndarray, local: np.ndarray, n: int) -> np.ndarray:
+    out = np.full(volume.shape, np.nan)
+    if len(volume) > n:
+        prior_mean = _window_means(volume[:-1], n)
+        today = volume[n:]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = today / prior_mean
+        zero = prior_mean == 0
+        ratio[zero & (today > 0)] = np.inf
+        ratio[zero & (today <= 0)] = np.nan
+        out[n:] = ratio
+    out[local < n] = np.nan
+    return out
+
+
+def _rsi_block(close: np.ndarray, local: np.ndarray, starts: np.ndarray, lengths: np.ndarray,
+               period: int) -> np.ndarray:
+    total = len(close)
+    out = np.full(total, np.nan)
+    change = np.zeros(total)
+    change[1:] = np.diff(close)
+    keep = lengths > period
+    first = starts[keep] + period  # the first RSI of each asset: its bar number `period`
+    if not len(first):
+        return out
+    # Gains then losses end to end; column k of the recursion is one asset's gains or losses.
+    steps = np.tile(lengths[keep] - period, 2)
+    longest = int(steps.max())
+    moves = np.zeros(2 * total + longest)  # zeros past the end: the rows past a column's end
+    np.maximum(change, 0.0, out=moves[:total])
+    np.maximum(-change, 0.0, out=moves[total:2 * total])
+    base = np.concatenate((first, first + total))
+    # Seeded like _wilder_average: the simple mean of the first `period` changes (one window
+    # per row of a contiguous copy, reduced like the 1-D mean of that window).
+    seeds = np.ascontiguousarray(sliding_window_view(moves, period)[base - period + 1])
+    series = sliding_window_view(moves, longest)  # series[i] = moves[i:i + longest]
+    averages = np.empty(2 * total)
+    for lo in range(0, len(base), _COLUMNS_PER_PASS):
+        cols = slice(lo, lo + _COLUMNS_PER_PASS)
+        # (time, column) for the recursion: two contiguous copies beat a gather by index.
+        matrix = np.ascontiguousarray(series[base[cols]].T)
+        matrix[0] = seeds[cols].mean(axis=1)
+        _ewm_in_place(matrix, _alpha_com(1.0 / period))
+        done = np.ascontiguousarray(matrix.T)
+        for row, start, n in zip(done, base[cols].tolist(), steps[cols].tolist(), strict=True):
+            averages[start:start + n] = row[:n]
+    avg_gain, avg_loss = averages[:total], averages[total:2 * total]
+    valid = (local >= period) & np.repeat(keep, lengths)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rsi = 100.0 - 100.0 / (1.0 + avg_gain[valid] / avg_loss[valid])
+    rsi[avg_loss[valid] == 0] = 100.0  # no losses in the window (R2.2)
+    out[valid] = rsi
+    return out
+
+
+_COLUMNS_PER_PASS = 1024  # bounds the (time x columns) temporaries of the recursion

@@ -12,15 +12,19 @@ import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from momentum.core.calendar import step_days
 from momentum.core.domain import Asset, AssetType
 from momentum.core.errors import ConfigError, DataError
-from momentum.data.base import BAR_COLUMNS, MarketDataSource
-from momentum.data.indicators import IndicatorSet, compute_indicators
+from momentum.data.base import BAR_COLUMNS, MarketDataSource, PriceBars, price_bars_of
+from momentum.data.indicators import (MIN_SCORE_BARS, IndicatorSet, compute_indicators,
+                                      indicator_block)
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 logger = logging.getLogger(__name__)
 _DAY = np.timedelta64(1, "D")
@@ -42,8 +46,8 @@ class AssetHistory:
 
     @classmethod
     def from_frame(cls, asset: Asset, frame: pd.DataFrame) -> "AssetHistory":
-        return cls.from_arrays(asset, frame.index.to_numpy().astype("datetime64[D]"),
-                               _bar_matrix(frame))
+        bars = price_bars_of(frame)
+        return cls.from_arrays(asset, bars.dates, bars.values)
 
     @classmethod
     def from_arrays(cls, asset: Asset, dates: np.ndarray, bars: np.ndarray) -> "AssetHistory":
@@ -57,6 +61,41 @@ def _bar_matrix(frame: pd.DataFrame) -> np.ndarray:
     """The frame's bars as an (n, 5) float64 array in BAR_COLUMNS order (one pandas call)."""
     columns = list(frame.columns)
     return frame.to_numpy(dtype=np.float64)[:, [columns.index(c) for c in BAR_COLUMNS]]
+
+
+# Rows of the one block Market.load keeps every asset's bars and indicators in, end to end; the
+# first five are _FlatArrays.values (transposed), so no number is held twice.
+_BLOCK_ROWS = ("momentum", "adv20_usd", "rsi14", "surge_ratio", "close", "open", "high", "low",
+               "volume")
+
+
+def _histories_in_one_block(loaded: list[tuple[Asset, PriceBars]]) -> list[AssetHistory]:
+    """AssetHistory objects whose arrays are views into one (9, total bars) block.
+
+    The indicators of all assets are computed together (indicators.indicator_block), bit for
+    bit what AssetHistory.from_arrays computes for each alone.
+    """
+    lengths = np.array([len(bars) for _, bars in loaded], dtype=np.intp)
+    starts = np.concatenate(([0], np.cumsum(lengths)[:-1])).astype(np.intp)
+    dates = np.concatenate([bars.dates for _, bars in loaded]).astype("datetime64[D]")
+    values = np.concatenate([bars.values for _, bars in loaded])
+    block = np.empty((len(_BLOCK_ROWS), len(dates)))
+    for k, column in enumerate(BAR_COLUMNS):
+        block[_BLOCK_ROWS.index(column)] = values[:, k]
+    del values
+    close, volume = block[4], block[8]
+    for k, row in enumerate(indicator_block(close, volume, starts, lengths)):
+        block[k] = row
+    block.flags.writeable = False
+    dates.flags.writeable = False
+    histories = []
+    for (asset, _), lo, n in zip(loaded, starts.tolist(), lengths.tolist(), strict=True):
+        m, adv, rsi, surge, c, o, h, low, v = block[:, lo:lo + n]
+        histories.append(AssetHistory(asset=asset, dates=dates[lo:lo + n], open=o, high=h, low=low,
+                                      close=c, volume=v,
+                                      indicators=IndicatorSet(rsi14=rsi, momentum=m,
+                                                              adv20_usd=adv, surge_ratio=surge)))
+    return histories
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,12 +169,15 @@ class Market:
              tickers: Iterable[str] | None = None) -> "Market":
         """Load bars (start..end) and compute indicators; an asset with bad data is skipped."""
         wanted = None if tickers is None else set(tickers)
-        histories, skipped, unavailable = [], {}, set()
+        loaded, skipped, unavailable = [], {}, set()
+        # Arrays straight from the source when it offers them: no DataFrame per asset.
+        read = getattr(source, "price_bars", None)
         for asset in source.assets():
             if wanted is not None and asset.ticker not in wanted:
                 continue
             try:
-                frame = source.bars(asset.ticker, start, end)
+                bars = (read(asset.ticker, start, end) if read is not None
+                        else price_bars_of(source.bars(asset.ticker, start, end)))
             except DataError as e:
                 if getattr(e, "fatal", False):  # e.g. a rejected API key: every asset would fail
                     raise
@@ -144,14 +186,14 @@ class Market:
                 if e.transient:
                     unavailable.add(asset.ticker)
                 continue
-            dates = frame.index.to_numpy().astype("datetime64[D]")
-            bars = _bar_matrix(frame)
-            problem = _bars_problem(dates, bars)
+            problem = _bars_problem(bars.dates, bars.values)
             if problem:
                 logger.warning("skipping %s: %s", asset.ticker, problem)
                 skipped[asset.ticker] = problem
-            elif len(dates):
-                histories.append(AssetHistory.from_arrays(asset, dates, bars))
+            elif len(bars):
+                loaded.append((asset, bars))
+        loaded.sort(key=lambda item: item[0].ticker)  # the market's column order
+        histories = _histories_in_one_block(loaded) if loaded else []
         return cls(histories, complete_through, skipped, unavailable)
 
     # ------------------------------------------------------------ queries
@@ -228,6 +270,11 @@ class _FlatArrays:
     def build(cls, ordered: list[AssetHistory]) -> _FlatArrays:
         lengths = np.array([len(h.dates) for h in ordered], dtype=np.intp)
         offsets = np.concatenate(([0], np.cumsum(lengths)[:-1])).astype(np.intp)
+        shared = _shared_block(ordered, offsets)
+        if shared is not None:  # Market.load's histories: views of one block, nothing copied
+            block, dates = shared
+            return cls(offsets=offsets, dates=dates, values=block[:len(_FIELDS)].T,
+                       has_score=_has_score(block[0], offsets, lengths))
         values = np.empty((int(lengths.sum()), len(_FIELDS)), dtype=np.float64)
         scored = np.empty(len(values), dtype=bool)
         for h, lo, n in zip(ordered, offsets.tolist(), lengths.tolist(), strict=True):
@@ -241,22 +288,70 @@ class _FlatArrays:
                    has_score=scored)
 
 
+def _has_score(momentum: np.ndarray, offsets: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """IndicatorSet.has_score of every asset end to end (R2.7)."""
+    local = np.arange(len(momentum), dtype=np.intp) - np.repeat(offsets, lengths)
+    return np.isfinite(momentum) & (local >= MIN_SCORE_BARS - 1)
+
+
+def _shared_block(ordered: list[AssetHistory],
+                  offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """The (block, dates) of _histories_in_one_block when `ordered` is exactly its histories
+    in its order (every array the right row and offset of it), else None."""
+    if not ordered:
+        return None
+    block, dates = ordered[0].close.base, ordered[0].dates.base
+    total = int(offsets[-1]) + len(ordered[-1].dates)
+    if (not isinstance(block, np.ndarray) or block.shape != (len(_BLOCK_ROWS), total)
+            or not isinstance(dates, np.ndarray) or dates.shape != (total,)
+            or dates.dtype != np.dtype("datetime64[D]")):
+        return None
+    row, item = block.strides[0], block.itemsize
+    base, date_base = block.ctypes.data, dates.ctypes.data
+    for h, lo in zip(ordered, offsets.tolist(), strict=True):
+        ind = h.indicators
+        arrays = (ind.momentum, ind.adv20_usd, ind.rsi14, ind.surge_ratio, h.close, h.open,
+                  h.high, h.low, h.volume)
+        for k, a in enumerate(arrays):
+            if a.base is not block or a.ctypes.data != base + k * row + lo * item:
+                return None
+        if h.dates.base is not dates or h.dates.ctypes.data != date_base + lo * dates.itemsize:
+            return None
+    return block, dates
+
+
 def _asof_index(histories: list[AssetHistory]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Union of bar dates; per date and asset, the index of its last bar dated <= it (-1: none),
     and whether that bar is dated exactly that day."""
     if not histories:
         empty = np.zeros((0, 0), dtype=np.int32)
         return np.array([], dtype="datetime64[D]"), empty, empty.astype(bool)
-    dates = np.unique(np.concatenate([h.dates for h in histories]))
+    lengths = np.array([len(h.dates) for h in histories], dtype=np.intp)
+    offsets = np.concatenate(([0], np.cumsum(lengths)[:-1])).astype(np.intp)
+    days = np.concatenate([h.dates for h in histories]).astype("datetime64[D]")
+    dates, rows = _union_rows(days)
+    cols = np.repeat(np.arange(len(histories), dtype=np.intp), lengths)
     asof = np.full((len(dates), len(histories)), -1, dtype=np.int32)
     exact = np.zeros(asof.shape, dtype=bool)
-    for j, h in enumerate(histories):
-        rows = np.searchsorted(dates, h.dates)
-        asof[rows, j] = np.arange(len(h.dates), dtype=np.int32)
-        exact[rows, j] = True
+    asof[rows, cols] = np.arange(len(days), dtype=np.int32) - np.repeat(offsets, lengths)
+    exact[rows, cols] = True
     # Bar indexes grow with time, so a running maximum carries the last bar forward.
     np.maximum.accumulate(asof, axis=0, out=asof)
     return dates, asof, exact
+
+
+def _union_rows(days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The sorted distinct days and the position of each day among them."""
+    numbers = days.view(np.int64)
+    lo, hi = int(numbers.min()), int(numbers.max())
+    if hi - lo > 4 * len(numbers) + 100_000:  # a few dates centuries apart: sort instead
+        dates = np.unique(days)
+        return dates, np.searchsorted(dates, days)
+    present = np.zeros(hi - lo + 1, dtype=bool)
+    present[numbers - lo] = True
+    rank = np.cumsum(present, dtype=np.intp) - 1
+    dates = (np.flatnonzero(present) + lo).astype("datetime64[D]")
+    return dates, rank[numbers - lo]
 
 
 def _to_date(d: np.datetime64) -> date:
