@@ -45,12 +45,12 @@ class AssetHistory:
     indicators: IndicatorSet
 
     @classmethod
-    def from_frame(cls, asset: Asset, frame: pd.DataFrame) -> "AssetHistory":
+    def from_frame(cls, asset: Asset, frame: pd.DataFrame) -> AssetHistory:
         bars = price_bars_of(frame)
         return cls.from_arrays(asset, bars.dates, bars.values)
 
     @classmethod
-    def from_arrays(cls, asset: Asset, dates: np.ndarray, bars: np.ndarray) -> "AssetHistory":
+    def from_arrays(cls, asset: Asset, dates: np.ndarray, bars: np.ndarray) -> AssetHistory:
         """From dates and an (n, 5) float array of open, high, low, close, volume."""
         o, h, lo, c, v = (np.ascontiguousarray(bars[:, k]) for k in range(5))
         return cls(asset=asset, dates=dates, open=o, high=h, low=lo, close=c, volume=v,
@@ -69,12 +69,16 @@ _BLOCK_ROWS = ("momentum", "adv20_usd", "rsi14", "surge_ratio", "close", "open",
                "volume")
 
 
-def _histories_in_one_block(loaded: list[tuple[Asset, PriceBars]]) -> list[AssetHistory]:
-    """AssetHistory objects whose arrays are views into one (9, total bars) block.
+def _histories_in_one_block(
+        loaded: list[tuple[Asset, PriceBars]]) -> tuple[list[AssetHistory], dict[str, str]]:
+    """AssetHistory objects whose arrays are views into one (9, total bars) block, and why each
+    asset whose bars cannot be used was left out (_bars_problem).
 
     The indicators of all assets are computed together (indicators.indicator_block), bit for
     bit what AssetHistory.from_arrays computes for each alone.
     """
+    if not loaded:
+        return [], {}
     lengths = np.array([len(bars) for _, bars in loaded], dtype=np.intp)
     starts = np.concatenate(([0], np.cumsum(lengths)[:-1])).astype(np.intp)
     dates = np.concatenate([bars.dates for _, bars in loaded]).astype("datetime64[D]")
@@ -83,6 +87,12 @@ def _histories_in_one_block(loaded: list[tuple[Asset, PriceBars]]) -> list[Asset
     for k, column in enumerate(BAR_COLUMNS):
         block[_BLOCK_ROWS.index(column)] = values[:, k]
     del values
+    if not _all_bars_usable(dates, block[4:], starts):  # rare: name the assets, then rebuild
+        problems = {asset.ticker: why for asset, bars in loaded
+                    if (why := _bars_problem(bars.dates, bars.values))}
+        histories, _ = _histories_in_one_block(
+            [(a, b) for a, b in loaded if a.ticker not in problems])
+        return histories, problems
     close, volume = block[4], block[8]
     for k, row in enumerate(indicator_block(close, volume, starts, lengths)):
         block[k] = row
@@ -95,7 +105,20 @@ def _histories_in_one_block(loaded: list[tuple[Asset, PriceBars]]) -> list[Asset
                                       close=c, volume=v,
                                       indicators=IndicatorSet(rsi14=rsi, momentum=m,
                                                               adv20_usd=adv, surge_ratio=surge)))
-    return histories
+    return histories, {}
+
+
+def _all_bars_usable(dates: np.ndarray, bars: np.ndarray, starts: np.ndarray) -> bool:
+    """_bars_problem finds nothing in any asset: `bars` is rows close, open, high, low, volume
+    of all assets end to end, asset j from starts[j]."""
+    if not np.isfinite(bars).all() or not (bars[:4] > 0).all() or not (bars[4] >= 0).all():
+        return False
+    c, o, h, lo = bars[:4]
+    if not ((lo <= np.minimum(o, c)).all() and (h >= np.maximum(o, c)).all()):
+        return False
+    rising = np.diff(dates.view(np.int64)) > 0
+    rising[starts[1:] - 1] = True  # one asset's last bar and the next one's first
+    return bool(rising.all())
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,15 +189,17 @@ class Market:
     @classmethod
     def load(cls, source: MarketDataSource, start: date | None = None, end: date | None = None,
              complete_through: dict[AssetType, date] | None = None,
-             tickers: Iterable[str] | None = None) -> "Market":
+             tickers: Iterable[str] | None = None) -> Market:
         """Load bars (start..end) and compute indicators; an asset with bad data is skipped."""
         wanted = None if tickers is None else set(tickers)
         loaded, skipped, unavailable = [], {}, set()
         # Arrays straight from the source when it offers them: no DataFrame per asset.
         read = getattr(source, "price_bars", None)
+        order = {}
         for asset in source.assets():
             if wanted is not None and asset.ticker not in wanted:
                 continue
+            order[asset.ticker] = len(order)
             try:
                 bars = (read(asset.ticker, start, end) if read is not None
                         else price_bars_of(source.bars(asset.ticker, start, end)))
@@ -186,14 +211,13 @@ class Market:
                 if e.transient:
                     unavailable.add(asset.ticker)
                 continue
-            problem = _bars_problem(bars.dates, bars.values)
-            if problem:
-                logger.warning("skipping %s: %s", asset.ticker, problem)
-                skipped[asset.ticker] = problem
-            elif len(bars):
+            if len(bars):
                 loaded.append((asset, bars))
         loaded.sort(key=lambda item: item[0].ticker)  # the market's column order
-        histories = _histories_in_one_block(loaded) if loaded else []
+        histories, problems = _histories_in_one_block(loaded)
+        for ticker, problem in problems.items():
+            logger.warning("skipping %s: %s", ticker, problem)
+        skipped = dict(sorted({**skipped, **problems}.items(), key=lambda kv: order[kv[0]]))
         return cls(histories, complete_through, skipped, unavailable)
 
     # ------------------------------------------------------------ queries
@@ -330,14 +354,15 @@ def _asof_index(histories: list[AssetHistory]) -> tuple[np.ndarray, np.ndarray, 
     offsets = np.concatenate(([0], np.cumsum(lengths)[:-1])).astype(np.intp)
     days = np.concatenate([h.dates for h in histories]).astype("datetime64[D]")
     dates, rows = _union_rows(days)
-    cols = np.repeat(np.arange(len(histories), dtype=np.intp), lengths)
-    asof = np.full((len(dates), len(histories)), -1, dtype=np.int32)
-    exact = np.zeros(asof.shape, dtype=bool)
-    asof[rows, cols] = np.arange(len(days), dtype=np.int32) - np.repeat(offsets, lengths)
-    exact[rows, cols] = True
+    # Built asset by date (each asset's bars land close together), then turned date by asset.
+    by_asset = np.full((len(histories), len(dates)), -1, dtype=np.int32)
+    flat = rows + np.repeat(np.arange(len(histories), dtype=np.intp) * len(dates), lengths)
+    by_asset.ravel()[flat] = np.arange(len(days), dtype=np.int32) - np.repeat(offsets, lengths)
+    seen = np.zeros(by_asset.shape, dtype=bool)
+    seen.ravel()[flat] = True
     # Bar indexes grow with time, so a running maximum carries the last bar forward.
-    np.maximum.accumulate(asof, axis=0, out=asof)
-    return dates, asof, exact
+    np.maximum.accumulate(by_asset, axis=1, out=by_asset)
+    return dates, np.ascontiguousarray(by_asset.T), np.ascontiguousarray(seen.T)
 
 
 def _union_rows(days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
