@@ -85,6 +85,8 @@ def main() -> None:
         source = strategy.require_components()
     with phase("read + validate every price file"):
         read = getattr(source, "price_bars", source.bars)
+        if hasattr(source, "prefetch"):  # as Market.load does: every file in one batch
+            source.prefetch([a.ticker for a in source.assets()])
         frames = {a.ticker: read(a.ticker, None, args.end) for a in source.assets()}
     with phase("indicators + point-in-time index (Market)"):
         market = Market.load(_Loaded(source, frames), end=args.end)

@@ -55,7 +55,7 @@ def read_price_arrays(path: Path, load_price_file: Callable[[Path], pd.DataFrame
     data = _read_bytes(path)
     if data is None:
         return price_bars_of(load_price_file(path))  # cannot read: the reference reader says why
-    key = f"v{CACHE_VERSION}-{len(data)}-{hashlib.sha1(data).hexdigest()}"
+    key = _key(data)
     if cache_dir is not None:
         cached = _load_cached(cache_dir, key)
         if cached is not None:
@@ -85,32 +85,66 @@ def _parse_fast(data: bytes) -> tuple[np.ndarray, np.ndarray] | None:
         return None
     try:
         body.decode("utf-8")
-        import pyarrow as pa
-        import pyarrow.csv as pcsv
-    except (UnicodeDecodeError, ImportError):
+    except UnicodeDecodeError:
+        return None
+    table = _arrow_table(body, quoted=True)
+    if table is None or table.num_rows == 0:
+        return None
+    dates, values = _arrays(table)
+    return (dates, values) if _valid(dates, values) else None
+
+
+def _arrow_table(text: bytes, quoted: bool):  # noqa: ANN202 - a pyarrow.Table, or None
+    """pyarrow's parse of a price CSV text (header first), or None when it refuses it."""
+    try:
+        import pyarrow as pa  # noqa: PLC0415
+        import pyarrow.csv as pcsv  # noqa: PLC0415
+    except ImportError:
         return None
     types = {"date": pa.date32(), **{c: pa.float64() for c in BAR_COLUMNS}}
     try:
-        table = pcsv.read_csv(
-            io.BytesIO(body), read_options=pcsv.ReadOptions(use_threads=False),
-            parse_options=pcsv.ParseOptions(ignore_empty_lines=False),
+        return pcsv.read_csv(
+            io.BytesIO(text), read_options=pcsv.ReadOptions(use_threads=False),
+            parse_options=pcsv.ParseOptions(ignore_empty_lines=False,
+                                            **({} if quoted else {"quote_char": False})),
             convert_options=pcsv.ConvertOptions(column_types=types, null_values=[],
                                                 strings_can_be_null=False))
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         return None
-    if table.num_rows == 0:
-        return None
-    dates = table.column("date").to_numpy().astype("datetime64[D]")
-    values = np.column_stack([table.column(c).to_numpy() for c in BAR_COLUMNS])
-    return (dates, values) if _valid(dates, values) else None
 
 
-def _valid(dates: np.ndarray, values: np.ndarray) -> bool:
-    """The checks of csv_source (finite, ascending unique dates, R1.1 price ranges) in one pass."""
+def _arrays(table) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN001 - a pyarrow.Table
+    """(dates, (n, 5) values) from a parsed table, straight from its buffers: pyarrow's
+    to_numpy would import pandas."""
+    dates = _column(table.column("date"), np.int32).astype(np.int64) + _EPOCH_DAY
+    columns = np.empty((len(BAR_COLUMNS), table.num_rows))  # column by column: no strided copy
+    for k, column in enumerate(BAR_COLUMNS):
+        columns[k] = _column(table.column(column), np.float64)
+    return dates, columns.T
+
+
+def _column(chunked, dtype: type) -> np.ndarray:  # noqa: ANN001 - a pyarrow.ChunkedArray
+    # Null-free by the parse options (no null values, strings cannot be null).
+    parts = [np.frombuffer(chunk.buffers()[1], dtype=dtype, count=len(chunk),
+                           offset=chunk.offset * np.dtype(dtype).itemsize)
+             for chunk in chunked.chunks]
+    return np.concatenate(parts) if parts else np.empty(0, dtype=dtype)
+
+
+def _valid(dates: np.ndarray, values: np.ndarray, starts: np.ndarray | None = None) -> bool:
+    """The checks of csv_source (finite, ascending unique dates, R1.1 price ranges) in one pass.
+
+    With `starts`, `dates` and `values` are several files end to end, the next one beginning at
+    each start: dates need only ascend inside each file.
+    """
     if not np.isfinite(values).all():
         return False
-    if len(dates) > 1 and not (np.diff(dates) > np.timedelta64(0, "D")).all():
-        return False
+    if len(dates) > 1:
+        rising = np.diff(dates) > np.timedelta64(0, "D")
+        if starts is not None:
+            rising[starts - 1] = True
+        if not rising.all():
+            return False
     o, h, lo, c, v = values.T
     return bool((values[:, :4] > 0).all() and (h >= lo).all() and (o >= lo).all()
                 and (o <= h).all() and (c >= lo).all() and (c <= h).all() and (v >= 0).all())
@@ -144,14 +178,124 @@ def _store(cache_dir: Path, key: str, dates: np.ndarray, values: np.ndarray) -> 
     """Write one entry atomically; a cache that cannot be written only costs speed."""
     days = (dates - _EPOCH_DAY).astype(np.int64).astype(np.float64)
     payload = np.column_stack([days, values]).astype("<f8").tobytes()
+    _write_atomic(_entry(cache_dir, key), [_MAGIC + len(dates).to_bytes(8, "little"), payload])
+
+
+# --- many files at once ---------------------------------------------------------------------
+
+
+def read_price_batch(paths: dict[str, Path], cache_dir: Path | None = None,
+                     pack: str = "batch") -> dict[str, PriceBars]:
+    """Read and check many price files in one go: name -> bars of each plain, valid file.
+
+    A file the batch is not sure about (another header, a CR, a quote, a defect, unreadable) is
+    left out: read it with read_price_arrays, which gives its reference message. With
+    `cache_dir`, the checked bars are kept in one pack file `<pack>.pack` there, each entry
+    keyed by its file's content (size and SHA-1) like the single-file entries.
+    """
+    datas = {name: data for name, path in paths.items()
+             if (data := _read_bytes(path)) is not None}
+    keys = {name: _key(data) for name, data in datas.items()}
+    packed = {} if cache_dir is None else _load_pack(cache_dir / f"{pack}.pack")
+    found = {name: packed[key] for name, key in keys.items() if key in packed}
+    missing = {name: data for name, data in datas.items() if name not in found}
+    parsed = _parse_batch(missing) if missing else {}
+    found |= parsed
+    if cache_dir is not None and (parsed or len(found) != len(packed)):
+        _store_pack(cache_dir / f"{pack}.pack", {keys[name]: found[name] for name in found})
+    return {name: PriceBars(*found[name]) for name in paths if name in found}
+
+
+def _key(data: bytes) -> str:
+    return f"v{CACHE_VERSION}-{len(data)}-{hashlib.sha1(data).hexdigest()}"
+
+
+Entries = dict[str, tuple[np.ndarray, np.ndarray]]
+
+
+def _parse_batch(datas: dict[str, bytes]) -> Entries:
+    """Parse the plain files among `datas` as one CSV text, checked; {} when in any doubt."""
+    header = _HEADERS[0]
+    names, bodies, rows = [], [], []
+    for name, data in datas.items():
+        skip = len(header) + (len(_BOM) if data.startswith(_BOM) else 0)
+        if (not data.startswith(header, skip - len(header)) or len(data) == skip
+                or data.find(b"\r", skip) >= 0 or data.find(b'"', skip) >= 0):
+            continue  # another header, no rows, or a line break or field read apart
+        names.append(name)
+        bodies.append(memoryview(data)[skip:])
+        if not data.endswith(b"\n"):
+            bodies.append(b"\n")
+        rows.append(data.count(b"\n", skip) + (0 if data.endswith(b"\n") else 1))
+    if not names:
+        return {}
+    table = _arrow_table(header + b"".join(bodies), quoted=False)
+    if table is None or table.num_rows != sum(rows):
+        return {}
+    dates, values = _arrays(table)
+    return _valid_entries(names, rows, dates, values)
+
+
+def _valid_entries(names: list[str], rows: list[int], dates: np.ndarray,
+                   values: np.ndarray) -> Entries:
+    """Split files laid end to end into entries, keeping those _valid accepts (one pass when
+    all are)."""
+    ends = np.cumsum(rows).tolist()
+    entries = {name: (dates[end - n:end], values[end - n:end])
+               for name, end, n in zip(names, ends, rows, strict=True)}
+    if _valid(dates, values, np.array(ends[:-1], dtype=np.intp)):
+        return entries
+    return {name: (d, v) for name, (d, v) in entries.items() if _valid(d, v)}
+
+
+# A pack: magic, entry count, per entry its key (ASCII, NUL-padded to 64 bytes) and row count,
+# then six columns of float64 over all entries' rows: day number, open, high, low, close, volume.
+_PACK_MAGIC = b"MOMPACK1"
+_INDEX = np.dtype([("key", "S64"), ("rows", "<i8")])
+
+
+def _load_pack(path: Path) -> Entries:
+    """The entries of a pack, checked again (what comes back is what the checks accept)."""
+    try:
+        raw = path.read_bytes()
+        count = int.from_bytes(raw[8:16], "little") if raw[:8] == _PACK_MAGIC else 0
+        index = np.frombuffer(raw, dtype=_INDEX, count=count, offset=16)
+    except (OSError, ValueError):
+        return {}
+    rows = index["rows"]
+    start = 16 + count * _INDEX.itemsize
+    if count <= 0 or (rows <= 0).any() or len(raw) != start + int(rows.sum()) * 48:
+        return {}  # damaged: the files are read again (and a new pack written)
+    columns = np.frombuffer(raw, dtype="<f8", offset=start).reshape(6, -1)
+    dates = _EPOCH_DAY + columns[0].astype(np.int64)
+    names = [key.decode("ascii") for key in index["key"].tolist()]
+    return _valid_entries(names, rows.tolist(), dates, columns[1:].T)
+
+
+def _store_pack(path: Path, entries: Entries) -> None:
+    if not entries:
+        return
+    index = np.array([(key.encode("ascii"), len(d)) for key, (d, _) in entries.items()],
+                     dtype=_INDEX)
+    columns = np.empty((6, int(index["rows"].sum())), dtype="<f8")
+    columns[0] = (np.concatenate([d for d, _ in entries.values()]) - _EPOCH_DAY).astype(np.int64)
+    for k in range(len(BAR_COLUMNS)):  # a column of each entry is contiguous where it came from
+        np.concatenate([v[:, k] for _, v in entries.values()], out=columns[k + 1])
+    _write_atomic(path, [_PACK_MAGIC + len(index).to_bytes(8, "little"), index.tobytes(),
+                         memoryview(columns).cast("B")])
+
+
+def _write_atomic(path: Path, parts: list[bytes | memoryview]) -> None:
+    """Write a cache file atomically; a cache that cannot be written only costs speed."""
     tmp = None
     try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=cache_dir, suffix=".tmp")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
         with os.fdopen(fd, "wb") as handle:
-            handle.write(_MAGIC + len(dates).to_bytes(8, "little") + payload)
-        os.replace(tmp, _entry(cache_dir, key))
+            for part in parts:
+                handle.write(part)
+        os.replace(tmp, path)
     except OSError as exc:
-        logger.debug("parsed-CSV cache not written (%s): %s", cache_dir, exc)
+        logger.debug("parsed-CSV cache not written (%s): %s", path, exc)
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)

@@ -195,6 +195,10 @@ class Market:
         loaded, skipped, unavailable = [], {}, set()
         # Arrays straight from the source when it offers them: no DataFrame per asset.
         read = getattr(source, "price_bars", None)
+        prefetch = getattr(source, "prefetch", None)  # e.g. the CSV files read all at once
+        if prefetch is not None:
+            prefetch([a.ticker for a in source.assets()
+                      if wanted is None or a.ticker in wanted])
         order = {}
         for asset in source.assets():
             if wanted is not None and asset.ticker not in wanted:
