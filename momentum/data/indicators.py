@@ -212,24 +212,35 @@ def compute_indicators(close: np.ndarray, volume: np.ndarray) -> IndicatorSet:
 
 
 def indicator_block(close: np.ndarray, volume: np.ndarray, starts: np.ndarray,
-                    lengths: np.ndarray) -> tuple[np.ndarray, ...]:
-    """(momentum, adv20_usd, rsi14, surge_ratio) of many assets whose bars lie end to end.
+                    lengths: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """(momentum, adv20_usd, rsi14, surge_ratio) rows of many assets whose bars lie end to end.
 
-    Asset j's bars are ``close[starts[j]:starts[j] + lengths[j]]`` (and volume's); each result is
-    laid out the same way and equals ``compute_indicators`` of that asset alone, bit for bit:
-    every window is the same contiguous run of numbers reduced by the same numpy call.
+    Asset j's bars are ``close[starts[j]:starts[j] + lengths[j]]`` (and volume's); each result
+    row is laid out the same way and equals ``compute_indicators`` of that asset alone, bit for
+    bit: the same numbers meet in the same operations. `out`, when given, is the (4, bars)
+    array written; the windows are computed a group of assets at a time, in cache.
     """
     close = np.asarray(close, dtype=np.float64)
     volume = np.asarray(volume, dtype=np.float64)
     starts = np.asarray(starts, dtype=np.intp)
     lengths = np.asarray(lengths, dtype=np.intp)
+    out = np.empty((4, len(close))) if out is None else out
     local = np.arange(len(close), dtype=np.intp) - np.repeat(starts, lengths)
-    momentum = (0.5 * _shifted_roc(close, local, 126) + 0.3 * _shifted_roc(close, local, 63)
-                + 0.2 * _shifted_roc(close, local, 21))
-    adv = _window_mean_at_end(close * volume, local, ADV_WINDOW)
-    surge = _surge(volume, local, SURGE_WINDOW)
-    rsi = _rsi_block(close, local, starts, lengths, RSI_PERIOD)
-    return momentum, adv, rsi, surge
+    ends = (starts + lengths).tolist()
+    lo = 0
+    while lo < len(close):  # whole assets, about _GROUP_BARS bars together
+        hi = ends[int(np.searchsorted(starts, lo + _GROUP_BARS, side="right")) - 1]
+        c, v, at = close[lo:hi], volume[lo:hi], local[lo:hi]
+        out[0, lo:hi] = (0.5 * _shifted_roc(c, at, 126) + 0.3 * _shifted_roc(c, at, 63)
+                         + 0.2 * _shifted_roc(c, at, 21))
+        out[1, lo:hi] = _window_mean_at_end(c * v, at, ADV_WINDOW)
+        out[3, lo:hi] = _surge(v, at, SURGE_WINDOW)
+        lo = hi
+    out[2] = _rsi_block(close, local, starts, lengths, RSI_PERIOD)
+    return out
+
+
+_GROUP_BARS = 1 << 16
 
 
 def _shifted_roc(close: np.ndarray, local: np.ndarray, n: int) -> np.ndarray:
@@ -312,7 +323,7 @@ def _rsi_block(close: np.ndarray, local: np.ndarray, starts: np.ndarray, lengths
     # per row of a contiguous copy, reduced like the 1-D mean of that window).
     seeds = np.ascontiguousarray(sliding_window_view(moves, period)[base - period + 1])
     series = sliding_window_view(moves, longest)  # series[i] = moves[i:i + longest]
-    averages = np.empty(2 * total)
+    averages = np.ones(2 * total)  # 1 where no average is defined: no warnings, then NaN
     for lo in range(0, len(base), _COLUMNS_PER_PASS):
         cols = slice(lo, lo + _COLUMNS_PER_PASS)
         # One contiguous row per column, stepped through as (time, column): a strided pass
@@ -322,12 +333,15 @@ def _rsi_block(close: np.ndarray, local: np.ndarray, starts: np.ndarray, lengths
         _ewm_in_place(matrix.T, _alpha_com(1.0 / period), steps[cols])
         for row, start, n in zip(matrix, base[cols].tolist(), steps[cols].tolist(), strict=True):
             averages[start:start + n] = row[:n]
-    avg_gain, avg_loss = averages[:total], averages[total:2 * total]
-    valid = (local >= period) & np.repeat(keep, lengths)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rsi = 100.0 - 100.0 / (1.0 + avg_gain[valid] / avg_loss[valid])
-    rsi[avg_loss[valid] == 0] = 100.0  # no losses in the window (R2.2)
-    out[valid] = rsi
+    avg_gain, avg_loss = averages[:total], averages[total:]
+    rsi = out  # 100 - 100 / (1 + avg_gain / avg_loss), in place
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        np.divide(avg_gain, avg_loss, out=rsi)
+        rsi += 1.0
+        np.divide(100.0, rsi, out=rsi)
+        np.subtract(100.0, rsi, out=rsi)
+    rsi[avg_loss == 0] = 100.0  # no losses in the window (R2.2)
+    rsi[(local < period) | np.repeat(~keep, lengths)] = np.nan
     return out
 
 

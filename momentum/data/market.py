@@ -82,11 +82,10 @@ def _histories_in_one_block(
     lengths = np.array([len(bars) for _, bars in loaded], dtype=np.intp)
     starts = np.concatenate(([0], np.cumsum(lengths)[:-1])).astype(np.intp)
     dates = np.concatenate([bars.dates for _, bars in loaded]).astype("datetime64[D]")
-    values = np.concatenate([bars.values for _, bars in loaded])
     block = np.empty((len(_BLOCK_ROWS), len(dates)))
-    for k, column in enumerate(BAR_COLUMNS):
-        block[_BLOCK_ROWS.index(column)] = values[:, k]
-    del values
+    for k, column in enumerate(BAR_COLUMNS):  # column by column: sources often hold columns
+        np.concatenate([bars.values[:, k] for _, bars in loaded],
+                       out=block[_BLOCK_ROWS.index(column)])
     if not _all_bars_usable(dates, block[4:], starts):  # rare: name the assets, then rebuild
         problems = {asset.ticker: why for asset, bars in loaded
                     if (why := _bars_problem(bars.dates, bars.values))}
@@ -94,8 +93,7 @@ def _histories_in_one_block(
             [(a, b) for a, b in loaded if a.ticker not in problems])
         return histories, problems
     close, volume = block[4], block[8]
-    for k, row in enumerate(indicator_block(close, volume, starts, lengths)):
-        block[k] = row
+    indicator_block(close, volume, starts, lengths, out=block[:4])
     block.flags.writeable = False
     dates.flags.writeable = False
     histories = []

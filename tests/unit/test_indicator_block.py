@@ -111,10 +111,24 @@ def test_indicator_block_equals_compute_indicators_per_asset(assets):
                      indicator_block(np.concatenate([c for c, _ in assets]),
                                      np.concatenate([v for _, v in assets]), starts, lengths),
                      strict=True))
+    assert block["rsi14"].shape == (int(lengths.sum()),)
     for (close, volume), lo, n in zip(assets, starts, lengths, strict=True):
         alone = compute_indicators(close, volume)
         for field in FIELDS:
             assert same_bits(block[field][lo:lo + n], getattr(alone, field)), field
+
+
+def test_indicator_block_in_small_groups_is_the_same(monkeypatch: pytest.MonkeyPatch):
+    from momentum.data import indicators  # noqa: PLC0415
+
+    rng = np.random.default_rng(11)
+    lengths = np.array([5, 300, 14, 150, 1, 800, 21, 127])
+    close = np.exp(np.cumsum(rng.normal(0, 0.02, lengths.sum()))) * 30
+    volume = rng.integers(0, 4, lengths.sum()) * 1000.0
+    starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+    whole = indicator_block(close, volume, starts, lengths)
+    monkeypatch.setattr(indicators, "_GROUP_BARS", 100)
+    assert same_bits(indicator_block(close, volume, starts, lengths), whole)
 
 
 class ArraySource:
