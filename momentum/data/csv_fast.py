@@ -193,12 +193,18 @@ def read_price_batch(paths: dict[str, Path], cache_dir: Path | None = None,
     `cache_dir`, the checked bars are kept in one pack file `<pack>.pack` there, each entry
     keyed by its file's content (size and SHA-1) like the single-file entries.
     """
-    datas = {name: data for name, path in paths.items()
-             if (data := _read_bytes(path)) is not None}
-    keys = {name: _key(data) for name, data in datas.items()}
     packed = {} if cache_dir is None else _load_pack(cache_dir / f"{pack}.pack")
-    found = {name: packed[key] for name, key in keys.items() if key in packed}
-    missing = {name: data for name, data in datas.items() if name not in found}
+    keys, found, missing = {}, {}, {}
+    buffer = bytearray(1 << 20)  # one buffer for every file: only the ones to parse are copied
+    for name, path in paths.items():
+        data, buffer = _read_into(path, buffer)
+        if data is None:
+            continue
+        key = keys[name] = _key(data)
+        if key in packed:
+            found[name] = packed[key]
+        else:
+            missing[name] = bytes(data)
     parsed = _parse_batch(missing) if missing else {}
     found |= parsed
     if cache_dir is not None and (parsed or len(found) != len(packed)):
@@ -206,7 +212,22 @@ def read_price_batch(paths: dict[str, Path], cache_dir: Path | None = None,
     return {name: PriceBars(*found[name]) for name in paths if name in found}
 
 
-def _key(data: bytes) -> str:
+def _read_into(path: Path, buffer: bytearray) -> tuple[memoryview | None, bytearray]:
+    """The file's bytes as a view of `buffer` (grown when too small), or None: unreadable."""
+    try:
+        with open(path, "rb", buffering=0) as handle:
+            size = os.fstat(handle.fileno()).st_size
+            if size >= len(buffer):
+                buffer = bytearray(size + (1 << 20))
+            n = handle.readinto(buffer)
+    except OSError:
+        return None, buffer
+    if n > size:  # growing while read: left to the one-file reader
+        return None, buffer
+    return memoryview(buffer)[:n], buffer
+
+
+def _key(data: bytes | memoryview) -> str:
     return f"v{CACHE_VERSION}-{len(data)}-{hashlib.sha1(data).hexdigest()}"
 
 
