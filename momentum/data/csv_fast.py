@@ -15,7 +15,6 @@ So the fast path only ever accepts files the reference reader accepts, with iden
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
 import os
 import tempfile
@@ -94,7 +93,7 @@ def _parse_fast(data: bytes) -> tuple[np.ndarray, np.ndarray] | None:
     return (dates, values) if _valid(dates, values) else None
 
 
-def _arrow_table(text: bytes, quoted: bool):  # noqa: ANN202 - a pyarrow.Table, or None
+def _arrow_table(text: bytes | bytearray, quoted: bool):  # noqa: ANN202 - a pyarrow.Table
     """pyarrow's parse of a price CSV text (header first), or None when it refuses it."""
     try:
         import pyarrow as pa  # noqa: PLC0415
@@ -104,7 +103,7 @@ def _arrow_table(text: bytes, quoted: bool):  # noqa: ANN202 - a pyarrow.Table, 
     types = {"date": pa.date32(), **{c: pa.float64() for c in BAR_COLUMNS}}
     try:
         return pcsv.read_csv(
-            io.BytesIO(text), read_options=pcsv.ReadOptions(use_threads=False),
+            pa.BufferReader(text), read_options=pcsv.ReadOptions(use_threads=False),
             parse_options=pcsv.ParseOptions(ignore_empty_lines=False,
                                             **({} if quoted else {"quote_char": False})),
             convert_options=pcsv.ConvertOptions(column_types=types, null_values=[],
@@ -194,26 +193,27 @@ def read_price_batch(paths: dict[str, Path], cache_dir: Path | None = None,
     keyed by its file's content (size and SHA-1) like the single-file entries.
     """
     packed = {} if cache_dir is None else _load_pack(cache_dir / f"{pack}.pack")
-    keys, found, missing = {}, {}, {}
-    buffer = bytearray(1 << 20)  # one buffer for every file: only the ones to parse are copied
+    keys, found, batch = {}, {}, _BatchText()
+    buffer = bytearray(1 << 20)  # one buffer for every file: only rows to parse are copied
     for name, path in paths.items():
-        data, buffer = _read_into(path, buffer)
-        if data is None:
+        n, buffer = _read_into(path, buffer)
+        if n is None:
             continue
-        key = keys[name] = _key(data)
+        key = keys[name] = _key(memoryview(buffer)[:n])
         if key in packed:
             found[name] = packed[key]
         else:
-            missing[name] = bytes(data)
-    parsed = _parse_batch(missing) if missing else {}
+            batch.add(name, buffer, n)
+    parsed = _parse_batch(batch) if batch.names else {}
     found |= parsed
     if cache_dir is not None and (parsed or len(found) != len(packed)):
         _store_pack(cache_dir / f"{pack}.pack", {keys[name]: found[name] for name in found})
     return {name: PriceBars(*found[name]) for name in paths if name in found}
 
 
-def _read_into(path: Path, buffer: bytearray) -> tuple[memoryview | None, bytearray]:
-    """The file's bytes as a view of `buffer` (grown when too small), or None: unreadable."""
+def _read_into(path: Path, buffer: bytearray) -> tuple[int | None, bytearray]:
+    """How many bytes of the file are now at the start of `buffer` (grown when too small), or
+    None: unreadable."""
     try:
         with open(path, "rb", buffering=0) as handle:
             size = os.fstat(handle.fileno()).st_size
@@ -222,9 +222,7 @@ def _read_into(path: Path, buffer: bytearray) -> tuple[memoryview | None, bytear
             n = handle.readinto(buffer)
     except OSError:
         return None, buffer
-    if n > size:  # growing while read: left to the one-file reader
-        return None, buffer
-    return memoryview(buffer)[:n], buffer
+    return (None if n > size else n), buffer  # growing while read: left to the one-file reader
 
 
 def _key(data: bytes | memoryview) -> str:
@@ -234,27 +232,37 @@ def _key(data: bytes | memoryview) -> str:
 Entries = dict[str, tuple[np.ndarray, np.ndarray]]
 
 
-def _parse_batch(datas: dict[str, bytes]) -> Entries:
-    """Parse the plain files among `datas` as one CSV text, checked; {} when in any doubt."""
-    header = _HEADERS[0]
-    names, bodies, rows = [], [], []
-    for name, data in datas.items():
-        skip = len(header) + (len(_BOM) if data.startswith(_BOM) else 0)
-        if (not data.startswith(header, skip - len(header)) or len(data) == skip
-                or data.find(b"\r", skip) >= 0 or data.find(b'"', skip) >= 0):
-            continue  # another header, no rows, or a line break or field read apart
-        names.append(name)
-        bodies.append(memoryview(data)[skip:])
-        if not data.endswith(b"\n"):
-            bodies.append(b"\n")
-        rows.append(data.count(b"\n", skip) + (0 if data.endswith(b"\n") else 1))
-    if not names:
-        return {}
-    table = _arrow_table(header + b"".join(bodies), quoted=False)
-    if table is None or table.num_rows != sum(rows):
+class _BatchText:
+    """Plain price files' rows end to end under one header: one CSV text to parse at once."""
+
+    def __init__(self) -> None:
+        self.text = bytearray(_HEADERS[0])
+        self.names: list[str] = []
+        self.rows: list[int] = []
+
+    def add(self, name: str, data: bytearray, n: int) -> None:
+        """Append the file in data[:n] unless pyarrow could read it otherwise than the
+        reference reader: another header, no rows, a CR (a line break) or a quote."""
+        header = _HEADERS[0]
+        skip = len(header) + (len(_BOM) if data.startswith(_BOM, 0, n) else 0)
+        if (n <= skip or not data.startswith(header, skip - len(header), n)
+                or data.find(b"\r", skip, n) >= 0 or data.find(b'"', skip, n) >= 0):
+            return
+        self.names.append(name)
+        self.text += memoryview(data)[skip:n]
+        complete = data[n - 1] == ord("\n")
+        if not complete:
+            self.text += b"\n"
+        self.rows.append(data.count(b"\n", skip, n) + (0 if complete else 1))
+
+
+def _parse_batch(batch: _BatchText) -> Entries:
+    """Parse the batch's files at once, checked; {} when pyarrow is in any doubt."""
+    table = _arrow_table(batch.text, quoted=False)
+    if table is None or table.num_rows != sum(batch.rows):
         return {}
     dates, values = _arrays(table)
-    return _valid_entries(names, rows, dates, values)
+    return _valid_entries(batch.names, batch.rows, dates, values)
 
 
 def _valid_entries(names: list[str], rows: list[int], dates: np.ndarray,

@@ -168,7 +168,7 @@ def test_damaged_pack_is_ignored_and_replaced(tmp_path: Path, monkeypatch: pytes
     again = csv_fast.read_price_batch(paths, cache)
     assert again["AAA"].values.tolist() == first["AAA"].values.tolist()
 
-    def no_parse(datas: dict) -> dict:
+    def no_parse(batch: object) -> dict:
         raise AssertionError("parsed although the pack holds every file")
 
     monkeypatch.setattr(csv_fast, "_parse_batch", no_parse)
