@@ -19,9 +19,10 @@ import numpy as np
 from momentum.core.calendar import step_days
 from momentum.core.domain import Asset, AssetType
 from momentum.core.errors import ConfigError, DataError
-from momentum.data.base import BAR_COLUMNS, MarketDataSource, PriceBars, price_bars_of
-from momentum.data.indicators import (MIN_SCORE_BARS, IndicatorSet, compute_indicators,
-                                      indicator_block)
+from momentum.data.base import MarketDataSource, PriceBars, price_bars_of
+from momentum.data.indicators import IndicatorSet, compute_indicators, indicator_block
+from momentum.data.market_block import (CLOSE, VOLUME, all_bars_usable, asof_index, bar_block,
+                                        has_score, shared_block)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -57,21 +58,9 @@ class AssetHistory:
                    indicators=compute_indicators(c, v))
 
 
-def _bar_matrix(frame: pd.DataFrame) -> np.ndarray:
-    """The frame's bars as an (n, 5) float64 array in BAR_COLUMNS order (one pandas call)."""
-    columns = list(frame.columns)
-    return frame.to_numpy(dtype=np.float64)[:, [columns.index(c) for c in BAR_COLUMNS]]
-
-
-# Rows of the one block Market.load keeps every asset's bars and indicators in, end to end; the
-# first five are _FlatArrays.values (transposed), so no number is held twice.
-_BLOCK_ROWS = ("momentum", "adv20_usd", "rsi14", "surge_ratio", "close", "open", "high", "low",
-               "volume")
-
-
 def _histories_in_one_block(
         loaded: list[tuple[Asset, PriceBars]]) -> tuple[list[AssetHistory], dict[str, str]]:
-    """AssetHistory objects whose arrays are views into one (9, total bars) block, and why each
+    """AssetHistory objects whose arrays are views into one block (market_block), and why each
     asset whose bars cannot be used was left out (_bars_problem).
 
     The indicators of all assets are computed together (indicators.indicator_block), bit for
@@ -79,44 +68,24 @@ def _histories_in_one_block(
     """
     if not loaded:
         return [], {}
-    lengths = np.array([len(bars) for _, bars in loaded], dtype=np.intp)
-    starts = np.concatenate(([0], np.cumsum(lengths)[:-1])).astype(np.intp)
-    dates = np.concatenate([bars.dates for _, bars in loaded]).astype("datetime64[D]")
-    block = np.empty((len(_BLOCK_ROWS), len(dates)))
-    for k, column in enumerate(BAR_COLUMNS):  # column by column: sources often hold columns
-        np.concatenate([bars.values[:, k] for _, bars in loaded],
-                       out=block[_BLOCK_ROWS.index(column)])
-    if not _all_bars_usable(dates, block[4:], starts):  # rare: name the assets, then rebuild
+    dates, block, starts, lengths = bar_block([bars for _, bars in loaded])
+    if not all_bars_usable(dates, block, starts):  # rare: name the assets, then rebuild
         problems = {asset.ticker: why for asset, bars in loaded
                     if (why := _bars_problem(bars.dates, bars.values))}
         histories, _ = _histories_in_one_block(
             [(a, b) for a, b in loaded if a.ticker not in problems])
         return histories, problems
-    close, volume = block[4], block[8]
-    indicator_block(close, volume, starts, lengths, out=block[:4])
+    indicator_block(block[CLOSE], block[VOLUME], starts, lengths, out=block[:4])
     block.flags.writeable = False
     dates.flags.writeable = False
     histories = []
     for (asset, _), lo, n in zip(loaded, starts.tolist(), lengths.tolist(), strict=True):
-        m, adv, rsi, surge, c, o, h, low, v = block[:, lo:lo + n]
+        m, adv, rsi, surge, c, o, h, low, v = block[:, lo:lo + n]  # the order of BLOCK_ROWS
         histories.append(AssetHistory(asset=asset, dates=dates[lo:lo + n], open=o, high=h, low=low,
                                       close=c, volume=v,
                                       indicators=IndicatorSet(rsi14=rsi, momentum=m,
                                                               adv20_usd=adv, surge_ratio=surge)))
     return histories, {}
-
-
-def _all_bars_usable(dates: np.ndarray, bars: np.ndarray, starts: np.ndarray) -> bool:
-    """_bars_problem finds nothing in any asset: `bars` is rows close, open, high, low, volume
-    of all assets end to end, asset j from starts[j]."""
-    if not np.isfinite(bars).all() or not (bars[:4] > 0).all() or not (bars[4] >= 0).all():
-        return False
-    c, o, h, lo = bars[:4]
-    if not ((lo <= np.minimum(o, c)).all() and (h >= np.maximum(o, c)).all()):
-        return False
-    rising = np.diff(dates.view(np.int64)) > 0
-    rising[starts[1:] - 1] = True  # one asset's last bar and the next one's first
-    return bool(rising.all())
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,11 +265,11 @@ class _FlatArrays:
     def build(cls, ordered: list[AssetHistory]) -> _FlatArrays:
         lengths = np.array([len(h.dates) for h in ordered], dtype=np.intp)
         offsets = np.concatenate(([0], np.cumsum(lengths)[:-1])).astype(np.intp)
-        shared = _shared_block(ordered, offsets)
+        shared = shared_block(ordered, offsets)
         if shared is not None:  # Market.load's histories: views of one block, nothing copied
             block, dates = shared
             return cls(offsets=offsets, dates=dates, values=block[:len(_FIELDS)].T,
-                       has_score=_has_score(block[0], offsets, lengths))
+                       has_score=has_score(block[0], offsets, lengths))
         values = np.empty((int(lengths.sum()), len(_FIELDS)), dtype=np.float64)
         scored = np.empty(len(values), dtype=bool)
         for h, lo, n in zip(ordered, offsets.tolist(), lengths.tolist(), strict=True):
@@ -314,71 +283,10 @@ class _FlatArrays:
                    has_score=scored)
 
 
-def _has_score(momentum: np.ndarray, offsets: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """IndicatorSet.has_score of every asset end to end (R2.7)."""
-    local = np.arange(len(momentum), dtype=np.intp) - np.repeat(offsets, lengths)
-    return np.isfinite(momentum) & (local >= MIN_SCORE_BARS - 1)
-
-
-def _shared_block(ordered: list[AssetHistory],
-                  offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """The (block, dates) of _histories_in_one_block when `ordered` is exactly its histories
-    in its order (every array the right row and offset of it), else None."""
-    if not ordered:
-        return None
-    block, dates = ordered[0].close.base, ordered[0].dates.base
-    total = int(offsets[-1]) + len(ordered[-1].dates)
-    if (not isinstance(block, np.ndarray) or block.shape != (len(_BLOCK_ROWS), total)
-            or not isinstance(dates, np.ndarray) or dates.shape != (total,)
-            or dates.dtype != np.dtype("datetime64[D]")):
-        return None
-    row, item = block.strides[0], block.itemsize
-    base, date_base = block.ctypes.data, dates.ctypes.data
-    for h, lo in zip(ordered, offsets.tolist(), strict=True):
-        ind = h.indicators
-        arrays = (ind.momentum, ind.adv20_usd, ind.rsi14, ind.surge_ratio, h.close, h.open,
-                  h.high, h.low, h.volume)
-        for k, a in enumerate(arrays):
-            if a.base is not block or a.ctypes.data != base + k * row + lo * item:
-                return None
-        if h.dates.base is not dates or h.dates.ctypes.data != date_base + lo * dates.itemsize:
-            return None
-    return block, dates
-
-
 def _asof_index(histories: list[AssetHistory]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Union of bar dates; per date and asset, the index of its last bar dated <= it (-1: none),
     and whether that bar is dated exactly that day."""
-    if not histories:
-        empty = np.zeros((0, 0), dtype=np.int32)
-        return np.array([], dtype="datetime64[D]"), empty, empty.astype(bool)
-    lengths = np.array([len(h.dates) for h in histories], dtype=np.intp)
-    offsets = np.concatenate(([0], np.cumsum(lengths)[:-1])).astype(np.intp)
-    days = np.concatenate([h.dates for h in histories]).astype("datetime64[D]")
-    dates, rows = _union_rows(days)
-    # Built asset by date (each asset's bars land close together), then turned date by asset.
-    by_asset = np.full((len(histories), len(dates)), -1, dtype=np.int32)
-    flat = rows + np.repeat(np.arange(len(histories), dtype=np.intp) * len(dates), lengths)
-    by_asset.ravel()[flat] = np.arange(len(days), dtype=np.int32) - np.repeat(offsets, lengths)
-    seen = np.zeros(by_asset.shape, dtype=bool)
-    seen.ravel()[flat] = True
-    # Bar indexes grow with time, so a running maximum carries the last bar forward.
-    np.maximum.accumulate(by_asset, axis=1, out=by_asset)
-    return dates, np.ascontiguousarray(by_asset.T), np.ascontiguousarray(seen.T)
-
-
-def _union_rows(days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The sorted distinct days and the position of each day among them."""
-    numbers = days.view(np.int64)
-    lo, hi = int(numbers.min()), int(numbers.max())
-    if hi - lo > 4 * len(numbers) + 100_000:  # a few dates centuries apart: sort instead
-        dates = np.unique(days)
-        return dates, np.searchsorted(dates, days)
-    present = np.zeros(hi - lo + 1, dtype=bool)
-    present[numbers - lo] = True
-    rank = np.cumsum(present, dtype=np.intp) - 1
-    dates = (np.flatnonzero(present) + lo).astype("datetime64[D]")
-    return dates, rank[numbers - lo]
+    return asof_index([h.dates for h in histories])
 
 
 def _to_date(d: np.datetime64) -> date:
