@@ -18,7 +18,7 @@ import hashlib
 import logging
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from typing import TYPE_CHECKING
@@ -193,7 +193,7 @@ def read_price_batch(paths: dict[str, Path], cache_dir: Path | None = None,
     keyed by its file's content (size and SHA-1) like the single-file entries.
     """
     packed = {} if cache_dir is None else _load_pack(cache_dir / f"{pack}.pack")
-    keys, found, batch = {}, {}, _BatchText()
+    keys, found, parsed, batch = {}, {}, {}, _BatchText()
     buffer = bytearray(1 << 20)  # one buffer for every file: only rows to parse are copied
     for name, path in paths.items():
         n, buffer = _read_into(path, buffer)
@@ -202,9 +202,13 @@ def read_price_batch(paths: dict[str, Path], cache_dir: Path | None = None,
         key = keys[name] = _key(memoryview(buffer)[:n])
         if key in packed:
             found[name] = packed[key]
-        else:
-            batch.add(name, buffer, n)
-    parsed = _parse_batch(batch) if batch.names else {}
+            continue
+        batch.add(name, buffer, n)
+        if len(batch.text) >= _BATCH_BYTES:  # parse as we go: the text is not held whole
+            parsed |= _parse_batch(batch)
+            batch = _BatchText()
+    if batch.names:
+        parsed |= _parse_batch(batch)
     found |= parsed
     if cache_dir is not None and (parsed or len(found) != len(packed)):
         _store_pack(cache_dir / f"{pack}.pack", {keys[name]: found[name] for name in found})
@@ -230,6 +234,7 @@ def _key(data: bytes | memoryview) -> str:
 
 
 Entries = dict[str, tuple[np.ndarray, np.ndarray]]
+_BATCH_BYTES = 32 << 20  # CSV text per pyarrow call: few calls, bounded memory
 
 
 class _BatchText:
@@ -302,19 +307,24 @@ def _load_pack(path: Path) -> Entries:
 
 
 def _store_pack(path: Path, entries: Entries) -> None:
+    """Write the pack column by column, entry by entry: no second copy of the bars."""
     if not entries:
         return
     index = np.array([(key.encode("ascii"), len(d)) for key, (d, _) in entries.items()],
                      dtype=_INDEX)
-    columns = np.empty((6, int(index["rows"].sum())), dtype="<f8")
-    columns[0] = (np.concatenate([d for d, _ in entries.values()]) - _EPOCH_DAY).astype(np.int64)
-    for k in range(len(BAR_COLUMNS)):  # a column of each entry is contiguous where it came from
-        np.concatenate([v[:, k] for _, v in entries.values()], out=columns[k + 1])
-    _write_atomic(path, [_PACK_MAGIC + len(index).to_bytes(8, "little"), index.tobytes(),
-                         memoryview(columns).cast("B")])
+
+    def parts() -> Iterator[bytes | memoryview]:  # made one at a time, as they are written
+        yield _PACK_MAGIC + len(index).to_bytes(8, "little") + index.tobytes()
+        for d, _ in entries.values():
+            yield memoryview((d - _EPOCH_DAY).astype("<f8")).cast("B")
+        for k in range(len(BAR_COLUMNS)):
+            for _, v in entries.values():
+                yield memoryview(np.ascontiguousarray(v[:, k], dtype="<f8")).cast("B")
+
+    _write_atomic(path, parts())
 
 
-def _write_atomic(path: Path, parts: list[bytes | memoryview]) -> None:
+def _write_atomic(path: Path, parts: Iterable[bytes | memoryview]) -> None:
     """Write a cache file atomically; a cache that cannot be written only costs speed."""
     tmp = None
     try:

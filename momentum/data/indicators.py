@@ -302,6 +302,21 @@ def _surge(volume: np.ndarray, local: np.ndarray, n: int) -> np.ndarray:
 
 def _rsi_block(close: np.ndarray, local: np.ndarray, starts: np.ndarray, lengths: np.ndarray,
                period: int) -> np.ndarray:
+    """rsi_wilder of every asset end to end, _ASSETS_PER_PASS assets at a time (memory)."""
+    out = np.empty(len(close))
+    for a in range(0, len(starts), _ASSETS_PER_PASS):
+        part = slice(a, a + _ASSETS_PER_PASS)
+        lo, n = int(starts[part][0]), int(lengths[part].sum())
+        out[lo:lo + n] = _rsi_part(close[lo:lo + n], local[lo:lo + n], starts[part] - lo,
+                                   lengths[part], period)
+    return out
+
+
+_ASSETS_PER_PASS = 1024  # one gains and one losses column each: a (time x 2048) recursion
+
+
+def _rsi_part(close: np.ndarray, local: np.ndarray, starts: np.ndarray, lengths: np.ndarray,
+              period: int) -> np.ndarray:
     total = len(close)
     out = np.full(total, np.nan)
     change = np.zeros(total)

@@ -128,6 +128,8 @@ def test_indicator_block_in_small_groups_is_the_same(monkeypatch: pytest.MonkeyP
     starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
     whole = indicator_block(close, volume, starts, lengths)
     monkeypatch.setattr(indicators, "_GROUP_BARS", 100)
+    monkeypatch.setattr(indicators, "_ASSETS_PER_PASS", 3)
+    monkeypatch.setattr(indicators, "_COLUMNS_PER_PASS", 2)
     assert same_bits(indicator_block(close, volume, starts, lengths), whole)
 
 
