@@ -348,6 +348,8 @@ def _rsi_part(close: np.ndarray, local: np.ndarray, starts: np.ndarray, lengths:
         _ewm_in_place(matrix.T, _alpha_com(1.0 / period), steps[cols])
         for row, start, n in zip(matrix, base[cols].tolist(), steps[cols].tolist(), strict=True):
             averages[start:start + n] = row[:n]
+        del matrix
+    del moves, series, seeds, change
     avg_gain, avg_loss = averages[:total], averages[total:]
     rsi = out  # 100 - 100 / (1 + avg_gain / avg_loss), in place
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):

@@ -61,7 +61,7 @@ class AssetHistory:
 def _histories_in_one_block(
         loaded: list[tuple[Asset, PriceBars]]) -> tuple[list[AssetHistory], dict[str, str]]:
     """AssetHistory objects whose arrays are views into one block (market_block), and why each
-    asset whose bars cannot be used was left out (_bars_problem).
+    asset whose bars cannot be used was left out (_bars_problem). Empties `loaded`.
 
     The indicators of all assets are computed together (indicators.indicator_block), bit for
     bit what AssetHistory.from_arrays computes for each alone.
@@ -72,14 +72,16 @@ def _histories_in_one_block(
     if not all_bars_usable(dates, block, starts):  # rare: name the assets, then rebuild
         problems = {asset.ticker: why for asset, bars in loaded
                     if (why := _bars_problem(bars.dates, bars.values))}
-        histories, _ = _histories_in_one_block(
-            [(a, b) for a, b in loaded if a.ticker not in problems])
+        loaded[:] = [(a, b) for a, b in loaded if a.ticker not in problems]
+        histories, _ = _histories_in_one_block(loaded)
         return histories, problems
+    assets = [asset for asset, _ in loaded]
+    loaded.clear()  # the source's arrays are copied: let them go before the indicators
     indicator_block(block[CLOSE], block[VOLUME], starts, lengths, out=block[:4])
     block.flags.writeable = False
     dates.flags.writeable = False
     histories = []
-    for (asset, _), lo, n in zip(loaded, starts.tolist(), lengths.tolist(), strict=True):
+    for asset, lo, n in zip(assets, starts.tolist(), lengths.tolist(), strict=True):
         m, adv, rsi, surge, c, o, h, low, v = block[:, lo:lo + n]  # the order of BLOCK_ROWS
         histories.append(AssetHistory(asset=asset, dates=dates[lo:lo + n], open=o, high=h, low=low,
                                       close=c, volume=v,
@@ -184,6 +186,7 @@ class Market:
                 continue
             if len(bars):
                 loaded.append((asset, bars))
+            del bars  # views of a batch the source read: none may outlive the block
         loaded.sort(key=lambda item: item[0].ticker)  # the market's column order
         histories, problems = _histories_in_one_block(loaded)
         for ticker, problem in problems.items():
