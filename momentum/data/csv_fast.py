@@ -234,7 +234,7 @@ def _key(data: bytes | memoryview) -> str:
 
 
 Entries = dict[str, tuple[np.ndarray, np.ndarray]]
-_BATCH_BYTES = 32 << 20  # CSV text per pyarrow call: few calls, bounded memory
+_BATCH_BYTES = 16 << 20  # CSV text per pyarrow call: few calls, bounded memory
 
 
 class _BatchText:
