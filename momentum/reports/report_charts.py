@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import math
 from collections.abc import Sequence
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -20,7 +21,7 @@ import numpy as np
 
 from momentum.core.config import ExitConfig
 from momentum.core.domain import Trade
-from momentum.reports.charts import trailing_levels
+from momentum.reports.charts import trail_arrays
 from momentum.rules.metrics import BenchmarkStats, ValuePoint, drawdown_series, monthly_returns
 from momentum.rules.signals import exit_levels
 
@@ -33,11 +34,15 @@ _MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
 
 
 def _num(x: float | None) -> float | None:
-    return None if x is None or not np.isfinite(x) else float(f"{x:.6g}")
+    return None if x is None or not math.isfinite(x) else float(f"{x:.6g}")
 
 
 def _nums(values: Any) -> list[float | None]:
-    return [_num(v) for v in np.asarray(values, dtype=np.float64).tolist()]
+    """Display floats of a sequence or array (6 significant digits); None where not finite."""
+    a = np.asarray(values, dtype=np.float64)
+    if np.isfinite(a).all():
+        return [float(f"{v:.6g}") for v in a.tolist()]
+    return [_num(v) for v in a.tolist()]
 
 
 def equity_chart(curve: Sequence[ValuePoint], bench: BenchmarkStats) -> dict[str, Any]:
@@ -81,12 +86,14 @@ def price_chart(history: AssetHistory, trades: Sequence[Trade], first: date, las
     # A null between windows breaks the line, so no straight segment spans untraded years.
     gap = np.flatnonzero(np.diff(idx) > 1) + 1
     # The gap point repeats the previous date; its null close is what breaks the line.
-    dates = [d.item() for d in np.insert(history.dates[idx], gap, history.dates[idx][gap - 1])]
-    closes = np.insert(history.close[idx].astype(object), gap, None).tolist()
+    dates = np.insert(history.dates[idx], gap, history.dates[idx][gap - 1])
+    closes = _nums(history.close[idx])
+    for at in reversed(gap.tolist()):
+        closes.insert(at, None)
     chart: dict[str, Any] = {
         "title": f"{asset.ticker} ({asset.asset_type.value}, {asset.sector}): "
                  f"{len(trades)} trade(s)",
-        "x": _day_axis(dates), "y": [_num(c) for c in closes],
+        "x": _day_axis_of(dates), "y": closes,
         "entries": [[t.entry_date.isoformat(), _num(float(t.entry_price)),
                      f"buy {t.quantity} @ {t.entry_price:.4f}"] for t in trades],
         "exits": [[t.exit_date.isoformat(), _num(float(t.exit_price)), _reason(t),
@@ -124,11 +131,12 @@ def _levels(history: AssetHistory, trades: Sequence[Trade], last: date,
         stop, target = exit_levels(t.entry_price, t.asset_type, cfg)
         levels.append([t.entry_date.isoformat(), (t.exit_date or last).isoformat(),
                        _num(float(stop)), _num(float(target))])
-        x, y = trailing_levels(history, t, last, cfg)
-        if any(v is not None for v in y):
-            trail_x += x + x[-1:]
-            trail_y += [_num(v) for v in y] + [None]
-    return {"levels": levels, "trail": [_day_axis(trail_x), trail_y]}
+        x, y = trail_arrays(history, t, last, cfg)
+        if not np.isnan(y).all():
+            trail_x += [x, x[-1:]]
+            trail_y += _nums(y) + [None]
+    x_all = np.concatenate(trail_x) if trail_x else np.array([], dtype="datetime64[D]")
+    return {"levels": levels, "trail": [_day_axis_of(x_all), trail_y]}
 
 
 def _day_axis(days: Sequence[date]) -> dict[str, Any]:
@@ -138,6 +146,15 @@ def _day_axis(days: Sequence[date]) -> dict[str, Any]:
     ordinals = [d.toordinal() for d in days]
     steps = [0] + [b - a for a, b in zip(ordinals, ordinals[1:], strict=False)]
     return {"d0": days[0].isoformat(), "dd": steps}
+
+
+def _day_axis_of(days: np.ndarray) -> dict[str, Any]:
+    """_day_axis of a datetime64[D] array, without a date object per point."""
+    if not len(days):
+        return {"d0": None, "dd": []}
+    ordinals = days.astype("datetime64[D]").astype(np.int64)
+    steps = np.diff(ordinals, prepend=ordinals[0])
+    return {"d0": days[0].item().isoformat(), "dd": steps.tolist()}
 
 
 def chart_data(curve: Sequence[ValuePoint], bench: BenchmarkStats,
