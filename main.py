@@ -750,9 +750,11 @@ def cmd_backtest(args: argparse.Namespace) -> int:
             args.start, args.end,
             on_step=lambda day, state: advance(f"{day.day}  equity {day.equity:,.0f}"))
     summary = summarize(result, market)
+    data = strategy.config.data
     paths = write_backtest_outputs(result, market, out_dir,
                                    config_summary=strategy.config.redacted(),
-                                   exit_config=strategy.config.signals.exit)
+                                   exit_config=strategy.config.signals.exit, summary=summary,
+                                   cache_dir=Path(data.cache_dir) if data.cache_enabled else None)
     console = make_console()
     console.print(summary_table(summary))
     console.print(f"Results in {out_dir}/: " + ", ".join(sorted(p.name for p in paths.values())))

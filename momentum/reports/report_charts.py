@@ -11,16 +11,21 @@ from __future__ import annotations
 
 import base64
 import gzip
+import hashlib
+import importlib.util
 import json
+import logging
 import math
 from collections.abc import Sequence
 from datetime import date
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from momentum.core.config import ExitConfig
 from momentum.core.domain import Trade
+from momentum.core.files import write_atomic
 from momentum.reports.charts import trail_arrays
 from momentum.rules.metrics import BenchmarkStats, ValuePoint, drawdown_series, monthly_returns
 from momentum.rules.signals import exit_levels
@@ -28,6 +33,7 @@ from momentum.rules.signals import exit_levels
 if TYPE_CHECKING:  # types only
     from momentum.data.market import AssetHistory
 
+logger = logging.getLogger(__name__)
 BARS_BEFORE_ENTRY = 60  # context shown before each trade on its price chart
 BARS_AFTER_EXIT = 20
 _MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
@@ -38,11 +44,33 @@ def _num(x: float | None) -> float | None:
 
 
 def _nums(values: Any) -> list[float | None]:
-    """Display floats of a sequence or array (6 significant digits); None where not finite."""
-    a = np.asarray(values, dtype=np.float64)
-    if np.isfinite(a).all():
-        return [float(f"{v:.6g}") for v in a.tolist()]
-    return [_num(v) for v in a.tolist()]
+    """_num of every value of a sequence or array, the same floats bit for bit, vectorized.
+
+    Rounding x to 6 significant digits is n / 10**k with n = rint(x * 10**k) for the k that
+    puts |n| in [1e5, 1e6]: 10**k is exact, so the division is the float nearest the 6-digit
+    decimal, which is what float(f"{x:.6g}") gives. Only a product within 1e-7 of a half (where
+    the multiplication's rounding could move n) or an unusual magnitude goes through _num.
+    """
+    a = np.asarray(values, dtype=np.float64).ravel()
+    finite = np.isfinite(a)
+    x = np.where(finite, a, 0.0)
+    with np.errstate(divide="ignore"):
+        exponent = np.floor(np.log10(np.abs(x)))
+    zero = x == 0
+    k = np.where(zero, 0.0, 5.0 - exponent)
+    usual = ~zero & (np.abs(k) <= 22)
+    k = np.where(usual, k, 0.0)
+    scale = 10.0 ** np.abs(k)
+    up = k >= 0
+    t = np.where(up, x * scale, x / scale)
+    n = np.rint(t)
+    y = np.where(up, n / scale, n * scale)
+    fine = zero | (usual & (np.abs(t - n) < 0.5 - 1e-7) & (np.abs(n) >= 1e5)
+                   & (np.abs(n) <= 1e6))
+    out: list[float | None] = np.where(zero, x, y).tolist()
+    for i in np.flatnonzero(~(fine & finite)).tolist():
+        out[i] = _num(float(a[i]))
+    return out
 
 
 def equity_chart(curve: Sequence[ValuePoint], bench: BenchmarkStats) -> dict[str, Any]:
@@ -167,18 +195,66 @@ def chart_data(curve: Sequence[ValuePoint], bench: BenchmarkStats,
     return text.replace("</", "<\\/")  # a ticker or reason can never close the script tag
 
 
-def plotly_bundle() -> str:
-    """plotly.js, gzip-compressed and base64-encoded, in one inert <script> tag (once a page)."""
-    from plotly.offline import get_plotlyjs  # only the report pays for plotly
+_BUNDLE_OPEN = '<script type="application/gzip;base64" id="plotly-js">'
 
-    packed = gzip.compress(get_plotlyjs().encode("utf-8"), compresslevel=1, mtime=0)
-    return ('<script type="application/gzip;base64" id="plotly-js">'
-            + base64.b64encode(packed).decode("ascii") + "</script>")
+
+def plotly_bundle(cache_dir: Path | None = None) -> str:
+    """plotly.js, gzip-compressed and base64-encoded, in one inert <script> tag (once a page).
+
+    Compressing the 4.8 MB bundle is most of the report's cost, and its result only changes
+    with the installed plotly: with `cache_dir` the encoded text is kept in
+    ``<cache_dir>/report/``, keyed by plotly.min.js's path, size and mtime and checked against
+    its sha256 on every read (a damaged or foreign file is rebuilt, never embedded).
+    """
+    cache = None if cache_dir is None else _bundle_cache_file(Path(cache_dir))
+    encoded = None if cache is None else _read_cached_bundle(cache)
+    if encoded is None:
+        from plotly.offline import get_plotlyjs  # only the report pays for plotly
+
+        packed = gzip.compress(get_plotlyjs().encode("utf-8"), compresslevel=1, mtime=0)
+        encoded = base64.b64encode(packed).decode("ascii")
+        if cache is not None:
+            _write_cached_bundle(cache, encoded)
+    return _BUNDLE_OPEN + encoded + "</script>"
+
+
+def _bundle_cache_file(cache_dir: Path) -> Path | None:
+    """The cache file for the installed plotly.min.js (None when it cannot be located)."""
+    try:
+        spec = importlib.util.find_spec("plotly")  # finds the package without importing it
+        origin = Path(spec.origin) if spec and spec.origin else None
+        info = (origin.parent / "package_data" / "plotly.min.js").stat() if origin else None
+    except (ImportError, OSError, ValueError):
+        return None
+    if info is None:
+        return None
+    key = hashlib.sha256(f"{origin.parent}|{info.st_size}|{info.st_mtime_ns}".encode()).hexdigest()
+    return cache_dir / "report" / f"plotly-{key[:24]}.js.gz.b64"
+
+
+def _read_cached_bundle(path: Path) -> str | None:
+    try:
+        digest, _, encoded = path.read_text(encoding="ascii").partition("\n")
+    except (OSError, UnicodeDecodeError):
+        return None
+    if digest != "sha256:" + hashlib.sha256(encoded.encode("ascii")).hexdigest():
+        logger.info("%s does not match its checksum: rebuilding it", path)
+        return None
+    return encoded
+
+
+def _write_cached_bundle(path: Path, encoded: str) -> None:
+    digest = "sha256:" + hashlib.sha256(encoded.encode("ascii")).hexdigest()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, f"{digest}\n{encoded}")
+    except OSError as e:  # a read-only cache only costs the next report the compression
+        logger.info("could not keep the compressed plotly.js in %s (%s)", path.parent, e)
 
 
 def unpack_plotly_bundle(page: str) -> str:
     """The plotly.js source embedded in a page by plotly_bundle (for tests and tools)."""
-    start = page.index('<script type="application/gzip;base64" id="plotly-js">')
+    start = page.index(_BUNDLE_OPEN)
     body = page[page.index(">", start) + 1: page.index("</script>", start)]
     return gzip.decompress(base64.b64decode(body)).decode("utf-8")
 
