@@ -276,7 +276,7 @@ class MomentumStrategy:
         transient reason, unless `allow_partial`.
         """
         with self.store.lock():
-            self.paper.load(from_snapshot)  # fail fast on a bad state, before any download
+            saved = self.paper.load(from_snapshot)  # fail fast on a bad state, before a download
             market = self.load_market(end=target)
             if target is None and not allow_partial and getattr(self.source, "live_feed", False):
                 require_latest_session(market, self.clock.now())  # else exit 75, try later
@@ -291,7 +291,7 @@ class MomentumStrategy:
 
             with self.dispatcher().digest():  # a catch-up: one email and one Slack post
                 outcome = self.paper.run(market, day, self.clock.now(), on_day, from_snapshot,
-                                         allow_partial)
+                                         allow_partial, saved=saved)
         if outcome.state is not None:
             self.state = outcome.state
         return outcome
