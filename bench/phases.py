@@ -88,7 +88,8 @@ def main() -> None:
     with phase("summary metrics"):
         summary = summarize(result, market)
     with phase("report.html alone"):
-        page = report_html(result, market, summary, strategy.config.signals.exit)
+        page = report_html(result, market, summary, strategy.config.signals.exit,
+                           cache_dir=work / ".cache")
     with phase("all five outputs written"):
         write_backtest_outputs(result, market, work / "out_phases",
                                config_summary=strategy.config.redacted(),

@@ -36,6 +36,7 @@ if TYPE_CHECKING:  # types only
 logger = logging.getLogger(__name__)
 BARS_BEFORE_ENTRY = 60  # context shown before each trade on its price chart
 BARS_AFTER_EXIT = 20
+_NULL = np.array([np.nan])  # a null in a chart's y values
 _MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
 
@@ -160,11 +161,13 @@ def _levels(history: AssetHistory, trades: Sequence[Trade], last: date,
         levels.append([t.entry_date.isoformat(), (t.exit_date or last).isoformat(),
                        _num(float(stop)), _num(float(target))])
         x, y = trail_arrays(history, t, last, cfg)
-        if not np.isnan(y).all():
+        if not np.isnan(y).all():  # each trade's trail ends in a null (its last date repeated)
             trail_x += [x, x[-1:]]
-            trail_y += _nums(y) + [None]
-    x_all = np.concatenate(trail_x) if trail_x else np.array([], dtype="datetime64[D]")
-    return {"levels": levels, "trail": [_day_axis_of(x_all), trail_y]}
+            trail_y += [y, _NULL]
+    if not trail_x:
+        return {"levels": levels, "trail": [{"d0": None, "dd": []}, []]}
+    return {"levels": levels,
+            "trail": [_day_axis_of(np.concatenate(trail_x)), _nums(np.concatenate(trail_y))]}
 
 
 def _day_axis(days: Sequence[date]) -> dict[str, Any]:
@@ -181,8 +184,7 @@ def _day_axis_of(days: np.ndarray) -> dict[str, Any]:
     if not len(days):
         return {"d0": None, "dd": []}
     ordinals = days.astype("datetime64[D]").astype(np.int64)
-    steps = np.diff(ordinals, prepend=ordinals[0])
-    return {"d0": days[0].item().isoformat(), "dd": steps.tolist()}
+    return {"d0": days[0].item().isoformat(), "dd": [0, *(ordinals[1:] - ordinals[:-1]).tolist()]}
 
 
 def chart_data(curve: Sequence[ValuePoint], bench: BenchmarkStats,
