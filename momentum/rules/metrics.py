@@ -263,9 +263,9 @@ def benchmark_stats(market: Market, first: date, last: date, capital: Decimal) -
     base = to_money(float(history.close[lo]))
     if base <= 0:
         return _no_benchmark(ticker, f"{ticker} closed at {base} on its first day")
-    days = history.dates[lo:hi].astype("datetime64[D]")
-    curve = tuple(HoldingPoint(d.item(), capital * to_money(float(c)) / base)
-                  for d, c in zip(days, history.close[lo:hi], strict=True))
+    days = history.dates[lo:hi].astype("datetime64[D]").tolist()  # datetime.date objects
+    curve = tuple(HoldingPoint(d, capital * to_money(c) / base)
+                  for d, c in zip(days, history.close[lo:hi].tolist(), strict=True))
     return BenchmarkStats(ticker, curve, total_return(curve), cagr(curve), max_drawdown(curve),
                           reason=None)
 
