@@ -144,10 +144,15 @@ def trail_arrays(history: AssetHistory, trade: Trade, last: date,
     i0 = int(np.searchsorted(dates, np.datetime64(trade.entry_date, "D"), side="left"))
     end = trade.exit_date or last
     i1 = int(np.searchsorted(dates, np.datetime64(end, "D"), side="right")) - 1
-    if i0 >= len(dates) or i1 <= i0:
+    return trail_between(history, i0, i1, float(trade.entry_price), cfg)
+
+
+def trail_between(history: AssetHistory, i0: int, i1: int, entry: float,
+                  cfg: ExitConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The trail resting on bars i0+1 .. i1 of a trade entered at bar i0 at price `entry`."""
+    if i0 >= len(history.dates) or i1 <= i0:
         return np.array([], dtype="datetime64[D]"), np.array([], dtype=np.float64)
     highest = np.maximum.accumulate(history.high[i0:i1])
-    entry = float(trade.entry_price)
     active = highest >= entry * (1 + cfg.trailing_stop_activation)
     levels = np.where(active, highest * (1 - cfg.trailing_stop_distance), np.nan)
-    return dates[i0 + 1:i1 + 1].astype("datetime64[D]"), levels
+    return history.dates[i0 + 1:i1 + 1].astype("datetime64[D]"), levels

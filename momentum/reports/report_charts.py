@@ -26,7 +26,7 @@ import numpy as np
 from momentum.core.config import ExitConfig
 from momentum.core.domain import Trade
 from momentum.core.files import write_atomic
-from momentum.reports.charts import trail_arrays
+from momentum.reports.charts import trail_between
 from momentum.rules.metrics import BenchmarkStats, ValuePoint, drawdown_series, monthly_returns
 from momentum.rules.signals import exit_levels
 
@@ -36,6 +36,7 @@ if TYPE_CHECKING:  # types only
 logger = logging.getLogger(__name__)
 BARS_BEFORE_ENTRY = 60  # context shown before each trade on its price chart
 BARS_AFTER_EXIT = 20
+_VECTOR_MIN = 64
 _NULL = np.array([np.nan])  # a null in a chart's y values
 _MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
@@ -50,26 +51,24 @@ def _nums(values: Any) -> list[float | None]:
     Rounding x to 6 significant digits is n / 10**k with n = rint(x * 10**k) for the k that
     puts |n| in [1e5, 1e6]: 10**k is exact, so the division is the float nearest the 6-digit
     decimal, which is what float(f"{x:.6g}") gives. Only a product within 1e-7 of a half (where
-    the multiplication's rounding could move n) or an unusual magnitude goes through _num.
+    the multiplication's rounding could move n), a zero, a non-finite value or an unusual
+    magnitude goes through _num.
     """
     a = np.asarray(values, dtype=np.float64).ravel()
-    finite = np.isfinite(a)
-    x = np.where(finite, a, 0.0)
-    with np.errstate(divide="ignore"):
-        exponent = np.floor(np.log10(np.abs(x)))
-    zero = x == 0
-    k = np.where(zero, 0.0, 5.0 - exponent)
-    usual = ~zero & (np.abs(k) <= 22)
-    k = np.where(usual, k, 0.0)
-    scale = 10.0 ** np.abs(k)
-    up = k >= 0
-    t = np.where(up, x * scale, x / scale)
-    n = np.rint(t)
-    y = np.where(up, n / scale, n * scale)
-    fine = zero | (usual & (np.abs(t - n) < 0.5 - 1e-7) & (np.abs(n) >= 1e5)
-                   & (np.abs(n) <= 1e6))
-    out: list[float | None] = np.where(zero, x, y).tolist()
-    for i in np.flatnonzero(~(fine & finite)).tolist():
+    if a.size < _VECTOR_MIN:  # a short one is quicker point by point than in ~20 array passes
+        return [_num(v) for v in a.tolist()]
+    with np.errstate(all="ignore"):  # 0, inf and nan fall out as unusual below
+        k = 5.0 - np.floor(np.log10(np.abs(a)))
+        usual = np.abs(k) <= 22
+        k = np.where(usual, k, 0.0)
+        scale = 10.0 ** np.abs(k)
+        up = k >= 0
+        t = np.where(up, a * scale, a / scale)
+        n = np.rint(t)
+        y = np.where(up, n / scale, n * scale)
+        fine = usual & (np.abs(t - n) < 0.5 - 1e-7) & (np.abs(n) >= 1e5) & (np.abs(n) <= 1e6)
+    out: list[float | None] = y.tolist()
+    for i in np.flatnonzero(~fine).tolist():  # zeros, non-finite values, near-halves
         out[i] = _num(float(a[i]))
     return out
 
@@ -107,7 +106,8 @@ def price_chart(history: AssetHistory, trades: Sequence[Trade], first: date, las
                 exit_cfg: ExitConfig | None) -> dict[str, Any]:
     """Closes around each trade (gaps between), entries, exits, stop/target and the trail."""
     asset = history.asset
-    lo, hi = _trade_windows(history, trades, first, last)
+    i0, i1 = _trade_bars(history, trades, last)
+    lo, hi = _trade_windows(history, i0, i1, first, last)
     keep = np.zeros(len(history.dates), dtype=bool)
     for a, b in zip(lo, hi, strict=True):
         keep[a:b] = True
@@ -130,37 +130,41 @@ def price_chart(history: AssetHistory, trades: Sequence[Trade], first: date, las
                   for t in trades if t.exit_date is not None and t.exit_price is not None],
     }
     if exit_cfg is not None:
-        chart.update(_levels(history, trades, last, exit_cfg))
+        chart.update(_levels(history, trades, last, exit_cfg, i0, i1))
     return chart
 
 
-def _trade_windows(history: AssetHistory, trades: Sequence[Trade], first: date,
+def _trade_bars(history: AssetHistory, trades: Sequence[Trade],
+                last: date) -> tuple[np.ndarray, np.ndarray]:
+    """Each trade's entry bar index and the index after its exit bar (after `last` if open)."""
+    entries = np.array([t.entry_date for t in trades], dtype="datetime64[D]")
+    ends = np.array([t.exit_date or last for t in trades], dtype="datetime64[D]")
+    return (np.searchsorted(history.dates, entries, side="left"),
+            np.searchsorted(history.dates, ends, side="right"))
+
+
+def _trade_windows(history: AssetHistory, i0: np.ndarray, i1: np.ndarray, first: date,
                    last: date) -> tuple[list[int], list[int]]:
     dates = history.dates
     lo_bound = int(np.searchsorted(dates, np.datetime64(first, "D"), side="left"))
     hi_bound = int(np.searchsorted(dates, np.datetime64(last, "D"), side="right"))
-    lo, hi = [], []
-    for t in trades:
-        i0 = int(np.searchsorted(dates, np.datetime64(t.entry_date, "D"), side="left"))
-        i1 = int(np.searchsorted(dates, np.datetime64(t.exit_date or last, "D"), side="right"))
-        lo.append(max(lo_bound, i0 - BARS_BEFORE_ENTRY))
-        hi.append(min(hi_bound, i1 + BARS_AFTER_EXIT))
-    return lo, hi
+    return (np.maximum(lo_bound, i0 - BARS_BEFORE_ENTRY).tolist(),
+            np.minimum(hi_bound, i1 + BARS_AFTER_EXIT).tolist())
 
 
 def _reason(t: Trade) -> str:
     return "" if t.exit_reason is None else t.exit_reason.value
 
 
-def _levels(history: AssetHistory, trades: Sequence[Trade], last: date,
-            cfg: ExitConfig) -> dict[str, Any]:
+def _levels(history: AssetHistory, trades: Sequence[Trade], last: date, cfg: ExitConfig,
+            i0: np.ndarray, i1: np.ndarray) -> dict[str, Any]:
     """R4.2 stop and target per trade (entry to exit); the R4.3 trail derived from the bars."""
     levels, trail_x, trail_y = [], [], []
-    for t in trades:
+    for t, a, b in zip(trades, i0.tolist(), i1.tolist(), strict=True):
         stop, target = exit_levels(t.entry_price, t.asset_type, cfg)
         levels.append([t.entry_date.isoformat(), (t.exit_date or last).isoformat(),
                        _num(float(stop)), _num(float(target))])
-        x, y = trail_arrays(history, t, last, cfg)
+        x, y = trail_between(history, a, b - 1, float(t.entry_price), cfg)
         if not np.isnan(y).all():  # each trade's trail ends in a null (its last date repeated)
             trail_x += [x, x[-1:]]
             trail_y += [y, _NULL]
