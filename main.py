@@ -359,7 +359,7 @@ class MomentumStrategy:
         from momentum.run.paper import require_latest_session, require_session_data
 
         with self.store.lock():
-            self.paper.load(from_snapshot)  # fail fast on a bad state, before any download
+            saved = self.paper.load(from_snapshot)  # fail fast on a bad state, before a download
             market = self.load_market(end=target)
             if target is None and not allow_partial and getattr(self.source, "live_feed", False):
                 require_latest_session(market, self.clock.now())  # else exit 75, try later
@@ -374,7 +374,7 @@ class MomentumStrategy:
 
             with self.dispatcher().digest():  # a catch-up: one email and one Slack post
                 outcome = self.paper.run(market, day, self.clock.now(), on_day, from_snapshot,
-                                         allow_partial)
+                                         allow_partial, saved=saved)
         if outcome.state is not None:
             self.state = outcome.state
         return outcome
@@ -864,9 +864,11 @@ def cmd_backtest(args: argparse.Namespace) -> int:
             args.start, args.end,
             on_step=lambda day, state: advance(f"{day.day}  equity {day.equity:,.0f}"))
     summary = summarize(result, market)
+    data = strategy.config.data
     paths = write_backtest_outputs(result, market, out_dir,
                                    config_summary=strategy.config.redacted(),
-                                   exit_config=strategy.config.signals.exit)
+                                   exit_config=strategy.config.signals.exit, summary=summary,
+                                   cache_dir=Path(data.cache_dir) if data.cache_enabled else None)
     console = make_console()
     console.print(summary_table(summary))
     console.print(f"Results in {out_dir}/: " + ", ".join(sorted(p.name for p in paths.values())))

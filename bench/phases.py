@@ -96,11 +96,13 @@ def main() -> None:
     with phase("summary metrics"):
         summary = summarize(result, market)
     with phase("report.html alone"):
-        page = report_html(result, market, summary, strategy.config.signals.exit)
+        page = report_html(result, market, summary, strategy.config.signals.exit,
+                           cache_dir=work / ".cache")
     with phase("all five outputs written"):
         write_backtest_outputs(result, market, work / "out_phases",
                                config_summary=strategy.config.redacted(),
-                               exit_config=strategy.config.signals.exit)
+                               exit_config=strategy.config.signals.exit, summary=summary,
+                               cache_dir=work / ".cache")  # as main.py backtest does
     wall, cpu = time.perf_counter() - total[0], time.process_time() - total[1]
     print(f"{'phase':<48}{'wall s':>8}{'cpu s':>8}")
     for label, w, c in _rows:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from momentum.core.config import ExitConfig
 from momentum.core.domain import Rejection, Trade
 from momentum.core.files import write_atomic
-from momentum.rules.metrics import benchmark_stats, summarize
+from momentum.rules.metrics import BenchmarkStats, benchmark_stats, summarize
 from momentum.core.money import money_str
 from momentum.reports.report_charts import DRAW_SCRIPT, chart_data, plotly_bundle, price_chart
 
@@ -40,16 +40,21 @@ REJECTIONS_HEADER = ("date", "ticker", "reason")
 
 def write_backtest_outputs(result: BacktestResult, market: Market, out_dir: Path,
                            config_summary: dict | None = None, *,
-                           exit_config: ExitConfig | None = None) -> dict[str, Path]:
+                           exit_config: ExitConfig | None = None,
+                           summary: dict[str, Any] | None = None,
+                           cache_dir: Path | None = None) -> dict[str, Path]:
     """Write the five output files into `out_dir` (created if needed); return name -> path.
 
     The stop and target lines of the price charts need the exit rules: `exit_config`, or else
     `config_summary["signals"]["exit"]` (e.g. ``cfg.redacted()``); without either they are left out.
+    `summary` is ``summarize(result, market)`` when the caller has it already (not changed here);
+    `cache_dir` (``data.cache_dir``) keeps the compressed plotly.js between runs.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     trades = result.state.portfolio.trades()
-    summary = summarize(result, market)
+    bench = benchmark_stats(market, result.start, result.end, result.state.initial_capital)
+    summary = dict(summary) if summary is not None else summarize(result, market, bench=bench)
     if config_summary is not None:
         summary["config"] = config_summary
     exit_cfg = exit_config if exit_config is not None else _exit_config_from(config_summary)
@@ -58,7 +63,8 @@ def write_backtest_outputs(result: BacktestResult, market: Market, out_dir: Path
         "equity.csv": equity_csv(result.state.equity_curve),
         "rejections.csv": rejections_csv(result.state.rejections),
         "summary.json": json.dumps(summary, indent=2, sort_keys=True, allow_nan=False) + "\n",
-        "report.html": report_html(result, market, summary, exit_cfg),
+        "report.html": report_html(result, market, summary, exit_cfg, bench=bench,
+                                   cache_dir=cache_dir),
     }
     paths = {}
     for name, text in texts.items():
@@ -108,10 +114,16 @@ def rejections_csv(rejections: Sequence[Rejection]) -> str:
 
 # ---------------------------------------------------------------- report.html
 def report_html(result: BacktestResult, market: Market, summary: dict[str, Any],
-                exit_cfg: ExitConfig | None) -> str:
-    """The self-contained report page: plotly.js embedded once, charts drawn from one JSON block."""
+                exit_cfg: ExitConfig | None, *, bench: BenchmarkStats | None = None,
+                cache_dir: Path | None = None) -> str:
+    """The self-contained report page: plotly.js embedded once, charts drawn from one JSON block.
+
+    `bench` is this window's ``benchmark_stats`` when the caller has it; `cache_dir` as in
+    ``write_backtest_outputs``.
+    """
     curve = result.state.equity_curve
-    bench = benchmark_stats(market, result.start, result.end, result.state.initial_capital)
+    if bench is None:
+        bench = benchmark_stats(market, result.start, result.end, result.state.initial_capital)
     by_ticker = _trades_by_ticker(result)
     prices = {t: price_chart(market.history(t), trades, result.start, result.end, exit_cfg)
               for t, trades in by_ticker.items()}
@@ -126,7 +138,7 @@ def report_html(result: BacktestResult, market: Market, summary: dict[str, Any],
         sections.append(f"<details><summary>Configuration</summary><pre>{config}</pre></details>")
     data = ('<script type="application/json" id="report-data">'
             f"{chart_data(curve, bench, prices)}</script>")
-    sections += [plotly_bundle(), data, DRAW_SCRIPT]
+    sections += [plotly_bundle(cache_dir), data, DRAW_SCRIPT]
     title = f"Momentum backtest {result.start} to {result.end}"
     return _PAGE.format(title=html.escape(title), body="\n".join(sections))
 

@@ -132,15 +132,27 @@ def trailing_levels(history: AssetHistory, trade: Trade, last: date,
     that highest high reached entry_price * (1 + activation). Derived from the bars for display;
     the engine's own levels are not recorded in the trade.
     """
+    dates, levels = trail_arrays(history, trade, last, cfg)
+    days = [d.item() for d in dates]
+    return days, [None if np.isnan(v) else v for v in levels.tolist()]
+
+
+def trail_arrays(history: AssetHistory, trade: Trade, last: date,
+                 cfg: ExitConfig) -> tuple[np.ndarray, np.ndarray]:
+    """trailing_levels as arrays: datetime64[D] bar dates and levels, NaN while inactive."""
     dates = history.dates
     i0 = int(np.searchsorted(dates, np.datetime64(trade.entry_date, "D"), side="left"))
     end = trade.exit_date or last
     i1 = int(np.searchsorted(dates, np.datetime64(end, "D"), side="right")) - 1
-    if i0 >= len(dates) or i1 <= i0:
-        return [], []
+    return trail_between(history, i0, i1, float(trade.entry_price), cfg)
+
+
+def trail_between(history: AssetHistory, i0: int, i1: int, entry: float,
+                  cfg: ExitConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The trail resting on bars i0+1 .. i1 of a trade entered at bar i0 at price `entry`."""
+    if i0 >= len(history.dates) or i1 <= i0:
+        return np.array([], dtype="datetime64[D]"), np.array([], dtype=np.float64)
     highest = np.maximum.accumulate(history.high[i0:i1])
-    entry = float(trade.entry_price)
     active = highest >= entry * (1 + cfg.trailing_stop_activation)
-    levels = highest * (1 - cfg.trailing_stop_distance)
-    days = [d.item() for d in dates[i0 + 1:i1 + 1].astype("datetime64[D]")]
-    return days, [float(v) if a else None for v, a in zip(levels, active, strict=True)]
+    levels = np.where(active, highest * (1 - cfg.trailing_stop_distance), np.nan)
+    return history.dates[i0 + 1:i1 + 1].astype("datetime64[D]"), levels

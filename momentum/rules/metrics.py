@@ -263,9 +263,9 @@ def benchmark_stats(market: Market, first: date, last: date, capital: Decimal) -
     base = to_money(float(history.close[lo]))
     if base <= 0:
         return _no_benchmark(ticker, f"{ticker} closed at {base} on its first day")
-    days = history.dates[lo:hi].astype("datetime64[D]")
-    curve = tuple(HoldingPoint(d.item(), capital * to_money(float(c)) / base)
-                  for d, c in zip(days, history.close[lo:hi], strict=True))
+    days = history.dates[lo:hi].astype("datetime64[D]").tolist()  # datetime.date objects
+    curve = tuple(HoldingPoint(d, capital * to_money(c) / base)
+                  for d, c in zip(days, history.close[lo:hi].tolist(), strict=True))
     return BenchmarkStats(ticker, curve, total_return(curve), cagr(curve), max_drawdown(curve),
                           reason=None)
 
@@ -275,15 +275,20 @@ def _no_benchmark(ticker: str, reason: str) -> BenchmarkStats:
 
 
 # ---------------------------------------------------------------- summary
-def summarize(result: BacktestResult, market: Market) -> dict[str, Any]:
-    """R8 metrics of a backtest as a JSON-ready dict (floats, money strings, ISO dates)."""
+def summarize(result: BacktestResult, market: Market, *,
+              bench: BenchmarkStats | None = None) -> dict[str, Any]:
+    """R8 metrics of a backtest as a JSON-ready dict (floats, money strings, ISO dates).
+
+    `bench` is this window's ``benchmark_stats`` when the caller has it already (the report).
+    """
     state = result.state
     curve = state.equity_curve
     returns = daily_returns(curve)
     stats = trade_stats(state.portfolio.trades())
     final = curve[-1].equity if curve else state.initial_capital
     unrealized = sum((p.unrealized_pnl for p in state.portfolio.positions.values()), ZERO)
-    bench = benchmark_stats(market, result.start, result.end, state.initial_capital)
+    if bench is None:
+        bench = benchmark_stats(market, result.start, result.end, state.initial_capital)
     return {
         "start": result.start.isoformat(), "end": result.end.isoformat(), "steps": len(curve),
         "initial_capital": money_str(state.initial_capital), "final_equity": money_str(final),

@@ -122,13 +122,17 @@ class PaperTrader:
         return step_days(first, target, market.has_type(AssetType.STOCK))
 
     def run(self, market: Market, target: date, now: datetime, on_day: DayHook | None = None,
-            from_snapshot: str | None = None, allow_partial: bool = False) -> PaperRunOutcome:
+            from_snapshot: str | None = None, allow_partial: bool = False, *,
+            saved: SavedState | None = None) -> PaperRunOutcome:
         """Run every missed step up to `target`; a date already done is a no-op.
 
+        `saved` is what ``load(from_snapshot)`` returned under the same lock, when the caller
+        loaded it already (checked before a download); else it is loaded here.
         Raises DataIncomplete before any step when an asset is missing for a transient reason,
         unless `allow_partial`.
         """
-        saved = self.load(from_snapshot)
+        if saved is None:
+            saved = self.load(from_snapshot)
         last = saved.engine.last_step
         outcome = PaperRunOutcome(target=target, state=saved.engine)
         if last is not None and target == last:

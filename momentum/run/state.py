@@ -36,6 +36,7 @@ SCHEMA_VERSION = 1
 POINTER = "latest.json"
 INIT_FILE = "state_init.json"
 _SNAPSHOT_RE = re.compile(r"^state_(\d{4}-\d{2}-\d{2})\.json$")
+_NO_POINTER = object()  # read() of a snapshot on its own, not through latest.json
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +53,7 @@ class PaperMeta:
                 "source": self.source, "strategy": self.strategy}
 
     @classmethod
-    def decode(cls, obj: Any, path: str) -> "PaperMeta":
+    def decode(cls, obj: Any, path: str) -> PaperMeta:
         try:
             return cls(start_date=date.fromisoformat(obj["start_date"]),
                        created_at=str(obj["created_at"]), source=str(obj["source"]),
@@ -140,9 +141,7 @@ class StateStore:
             expected = pointer["checksum"]
         except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError) as e:
             raise self._corrupt(pointer_path, f"is unreadable ({e.__class__.__name__})") from None
-        saved = self.read(target)
-        if _document_checksum(target) != expected:
-            raise self._corrupt(target, "does not match the checksum recorded in latest.json")
+        saved = self.read(target, pointer_checksum=expected)
         self._check_not_behind(saved)
         return saved
 
@@ -170,8 +169,12 @@ class StateStore:
             return False
         return True
 
-    def read(self, path: Path) -> SavedState:
-        """Read and verify one snapshot file."""
+    def read(self, path: Path, pointer_checksum: Any = _NO_POINTER) -> SavedState:
+        """Read and verify one snapshot file (and, given it, the checksum latest.json recorded).
+
+        The file is read and parsed once: the pointer's checksum is compared with the verified
+        document's own, after every check of the file itself.
+        """
         try:
             document = safe_json(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
@@ -197,7 +200,10 @@ class StateStore:
             check_ledger(engine)
         except StateError as e:
             raise self._corrupt(path, f"is inconsistent (edited by hand?): {e}") from None
-        return SavedState(PaperMeta.decode(meta_obj, str(path)), engine, path)
+        saved = SavedState(PaperMeta.decode(meta_obj, str(path)), engine, path)
+        if pointer_checksum is not _NO_POINTER and document["checksum"] != pointer_checksum:
+            raise self._corrupt(path, "does not match the checksum recorded in latest.json")
+        return saved
 
     def _corrupt(self, path: Path, problem: str) -> StateError:
         """An error that names the newest snapshot that still loads, to resume from."""
@@ -254,10 +260,3 @@ def _safe_name(name: Any) -> str:
     if not isinstance(name, str) or not (name == INIT_FILE or _SNAPSHOT_RE.match(name)):
         raise ValueError(f"not a snapshot file name: {name!r}")
     return name
-
-
-def _document_checksum(path: Path) -> str | None:
-    try:
-        return safe_json(path.read_text(encoding="utf-8")).get("checksum")
-    except (OSError, ValueError):
-        return None

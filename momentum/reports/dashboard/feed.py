@@ -105,6 +105,8 @@ def chart_tickers(day: date, state: EngineState, keep_days: int) -> list[str]:
 def bars_document(day: date, state: EngineState, market: Market,
                   cfg: DashboardConfig) -> dict[str, Any]:
     """The last `cfg.bar_days` bars (date, open, high, low, close) of each chart ticker."""
+    import numpy as np  # the dashboard (the reader side) never needs it
+
     from momentum.rules.metrics import benchmark_ticker  # only the paper run needs it
 
     view = market.until(day)
@@ -113,16 +115,23 @@ def bars_document(day: date, state: EngineState, market: Market,
         if ticker in market.histories:
             h = view.history(ticker)
             lo = max(0, len(h.dates) - cfg.bar_days)
-            bars[ticker] = [[str(d), o, hi, low, c] for d, o, hi, low, c in zip(
-                h.dates[lo:], h.open[lo:], h.high[lo:], h.low[lo:], h.close[lo:], strict=True)]
+            bars[ticker] = [list(row) for row in zip(
+                _iso_days(h.dates[lo:]), h.open[lo:].tolist(), h.high[lo:].tolist(),
+                h.low[lo:].tolist(), h.close[lo:].tolist(), strict=True)]
     bench = {"ticker": benchmark_ticker(market), "closes": []}
     first = state.equity_curve[0].day if state.equity_curve else day
     if bench["ticker"] in market.histories:
         h = view.history(bench["ticker"])
-        bench["closes"] = [[str(d), c] for d, c in zip(h.dates, h.close, strict=True)
-                           if d.item() >= first]
+        lo = int(np.searchsorted(h.dates, np.datetime64(first, "D"), side="left"))
+        bench["closes"] = [list(row) for row in zip(
+            _iso_days(h.dates[lo:]), h.close[lo:].tolist(), strict=True)]
     return {"format": BARS_FORMAT, "schema_version": SCHEMA_VERSION, "date": day.isoformat(),
             "bars": bars, "benchmark": bench}
+
+
+def _iso_days(days: Any) -> list[str]:
+    """datetime64[D] dates as YYYY-MM-DD text, as str() of each gives."""
+    return days.astype("datetime64[D]").astype(str).tolist()
 
 
 # ---------------------------------------------------------------- reading (the dashboard)
