@@ -307,7 +307,7 @@ class MarketView:
     def _index_at(self, ticker: str, day: date) -> int:
         """Index of the asset's last bar dated <= min(day, view day), or -1."""
         row = self._row(min(day, self.day))
-        return -1 if row < 0 else int(self._market._asof[row, self._market._column[ticker]])
+        return -1 if row < 0 else self._market._asof.item(row, self._market._column[ticker])
 
     def _row(self, day: date) -> int:
         row = self._rows.get(day)
@@ -327,7 +327,8 @@ class MarketView:
         if ticker not in self._market.histories or day > self.day:
             return None
         i = self._index_at(ticker, day)
-        return self._point(ticker, i) if i >= 0 and self._dates(ticker)[i] == day else None
+        h = self._market.histories[ticker]
+        return self._point(ticker, i) if i >= 0 and h.dates.item(i) == day else None
 
     def bars_after(self, ticker: str, after: date | None) -> Iterator[BarPoint]:
         """The asset's bars dated after `after` up to its class's current date, oldest first."""
@@ -339,14 +340,11 @@ class MarketView:
         for i in range(lo + 1, hi + 1):
             yield self._point(ticker, i)
 
-    def _dates(self, ticker: str) -> list[date]:
-        return self._market.step_index.dates(ticker)
-
     def _point(self, ticker: str, i: int) -> BarPoint:
         h = self._market.histories[ticker]
         # positional: day, open, high, low, close, rsi14 (a bar of every held asset, each step)
-        return BarPoint(self._dates(ticker)[i], float(h.open[i]), float(h.high[i]),
-                        float(h.low[i]), float(h.close[i]), float(h.indicators.rsi14[i]))
+        return BarPoint(h.dates.item(i), h.open.item(i), h.high.item(i), h.low.item(i),
+                        h.close.item(i), h.indicators.rsi14.item(i))
 
     def bar_count(self, ticker: str) -> int:
         """How many bars of the asset are dated <= the view's day."""

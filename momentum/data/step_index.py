@@ -1,14 +1,13 @@
 """Lookups the daily step repeats on every day, built once per Market (on first use).
 
 Nothing here depends on a day: ticker order, the class of each column, the columns of a stored
-candidate set, an asset's bar dates as Python dates. Which bar is the latest on a day D is always
+candidate set, the first bar of each asset. Which bar is the latest on a day D is always
 read through ``MarketView``, which clamps to D (R1.2), so these tables cannot carry a later bar
 into a decision.
 """
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -30,6 +29,7 @@ class StepIndex:
         self.column = {t: j for j, t in enumerate(tickers)}
         self.assets = [market.histories[t].asset for t in tickers]
         self.asset_type = [a.asset_type for a in self.assets]
+        self._kind = np.array([list(AssetType).index(t) for t in self.asset_type], dtype=np.int8)
         # Position of each column's ticker in ascending ticker order (R3.6 ties), as an int key.
         rank = np.empty(len(tickers), dtype=np.intp)
         rank[sorted(range(len(tickers)), key=tickers.__getitem__)] = np.arange(len(tickers))
@@ -40,15 +40,7 @@ class StepIndex:
             first = market.histories[asset.ticker].dates[0].astype("datetime64[D]").item()
             firsts[asset.asset_type].append(first.toordinal())
         self.first_ordinals = {t: sorted(v) for t, v in firsts.items()}
-        self._dates: dict[str, list[date]] = {}
         self._columns: dict[tuple[str, ...], dict[AssetType, np.ndarray]] = {}
-
-    def dates(self, ticker: str) -> list[date]:
-        """The asset's bar dates as Python dates (converted once, for the assets that trade)."""
-        out = self._dates.get(ticker)
-        if out is None:
-            out = self._dates[ticker] = self._market.histories[ticker].dates.tolist()
-        return out
 
     def columns_by_type(self, tickers: tuple[str, ...]) -> dict[AssetType, np.ndarray]:
         """The market columns of the known tickers, ascending, per asset class."""
@@ -65,6 +57,6 @@ class StepIndex:
         return [column[t] for t in tickers if t in column]
 
     def _split(self, columns: list[int]) -> dict[AssetType, np.ndarray]:
-        kinds = self.asset_type
-        return {t: np.array(sorted(c for c in columns if kinds[c] is t), dtype=np.intp)
-                for t in AssetType}
+        cols = np.array(sorted(columns), dtype=np.intp)
+        kinds = self._kind[cols]
+        return {t: cols[kinds == k] for k, t in enumerate(AssetType)}
