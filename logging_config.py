@@ -15,22 +15,30 @@
 Every line reads ``[YYYY-MM-DD HH:MM:SS] [LEVEL] [component] [run:abcd1234] message``, where the
 component is the logger name without ``momentum.`` and the run id ties one command's lines
 together. A SecretMaskingFilter on every handler replaces the secrets (and anything shaped like
-``Authorization: Token x`` or a Slack webhook path) with ``***``.
+``Authorization: Token x`` or a Slack webhook path) with ``***``, once per record however many
+handlers write it; the file handlers share one formatter, so a line is formatted once too.
+
+Importing this module loads the standard library and momentum.notify.masking only: every command
+(``--help`` included) imports it, and the alert types are loaded when an error is alerted.
 """
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 import re
 import sys
 import threading
-import uuid
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from logging.handlers import TimedRotatingFileHandler
+from functools import lru_cache
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from momentum.notify.alerts import Alert, AlertKind, Severity, mask_secrets, secret_variants
+from momentum.notify.masking import mask_secrets, secret_variants
+
+if TYPE_CHECKING:  # loaded by AlertHandler.to_alert, when an error is alerted
+    from momentum.notify.alerts import Alert
 
 FORMAT = "[%(asctime)s] [%(levelname)s] [%(component)s] [run:%(run_id)s] %(message)s"
 DATEFMT = "%Y-%m-%d %H:%M:%S"
@@ -38,8 +46,11 @@ MAIN_LOG, TRADES_LOG, ERRORS_LOG = "momentum_strategy.log", "trades.log", "error
 NOISY_LOGGERS = ("urllib3", "requests", "matplotlib", "asyncio", "PIL")
 _OWNED = "_momentum_owned"  # marks the handlers setup_logging installed (removed on a new call)
 _TRADE_LINE = re.compile(r"^(?:\S+: )?(?:BUY|SELL)\b")
+_MASKED = "_momentum_masked"  # the token of the SecretMaskingFilter that already masked a record
+_tokens = itertools.count(1)
 
 
+@lru_cache(maxsize=512)
 def component_of(logger_name: str) -> str:
     """The module part of a package logger (``momentum.run.engine`` -> ``engine``).
 
@@ -64,22 +75,32 @@ class RunContextFilter(logging.Filter):
 
 
 class SecretMaskingFilter(logging.Filter):
-    """Mask secrets in the message, its arguments and any traceback, in place."""
+    """Mask secrets in the message, its arguments and any traceback, in place.
+
+    One instance sits on every handler of a setup; a record it has masked is marked with its
+    token, so the next handlers pass it without masking (and formatting) it again.
+    """
 
     _plain = logging.Formatter()
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         super().__init__()
         self.secrets = secret_variants(secrets)
+        self._token = next(_tokens)  # an int, so a pickled record stays plain data
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.__dict__.get(_MASKED) == self._token:
+            return True
         try:
             message = record.getMessage()
         except (TypeError, ValueError):  # bad %-args: logging reports it; nothing to mask yet
             return True
+        masked = mask_secrets(message, self.secrets)
         if not hasattr(record, "msg_template"):  # the alert handler throttles by the template
-            record.msg_template = mask_secrets(str(record.msg), self.secrets)
-        record.msg, record.args = mask_secrets(message, self.secrets), None
+            # Without %-args the template is the message itself (getMessage is str(msg)).
+            record.msg_template = (mask_secrets(str(record.msg), self.secrets) if record.args
+                                   else masked)
+        record.msg, record.args = masked, None
         if record.exc_info and not record.exc_text:
             # Render the traceback now so the formatter uses the masked text, not the raw one.
             record.exc_text = self._plain.formatException(record.exc_info)
@@ -87,6 +108,7 @@ class SecretMaskingFilter(logging.Filter):
             record.exc_text = mask_secrets(record.exc_text, self.secrets)
         if record.stack_info:
             record.stack_info = mask_secrets(record.stack_info, self.secrets)
+        record.__dict__[_MASKED] = self._token
         return True
 
 
@@ -121,6 +143,22 @@ class ColourFormatter(logging.Formatter):
         return f"{code}{line}{self.RESET}" if code else line
 
 
+class _SharedLineFormatter(logging.Formatter):
+    """The line format for the file handlers: a record written to two files is formatted once."""
+
+    def __init__(self) -> None:
+        super().__init__(FORMAT, DATEFMT)
+        self._last: tuple[logging.LogRecord | None, str] = (None, "")
+
+    def format(self, record: logging.LogRecord) -> str:
+        last, line = self._last
+        if last is record:
+            return line
+        line = super().format(record)
+        self._last = (record, line)
+        return line
+
+
 class AlertHandler(logging.Handler):
     """Send each ERROR/CRITICAL record to `sink` as an Alert; never recurse, never raise."""
 
@@ -147,6 +185,8 @@ class AlertHandler(logging.Handler):
 
     def to_alert(self, record: logging.LogRecord) -> Alert:
         """The Alert for one log record, secrets masked."""
+        from momentum.notify.alerts import Alert, AlertKind, Severity
+
         try:
             message = record.getMessage()
         except (TypeError, ValueError):
@@ -174,7 +214,7 @@ def setup_logging(level: str = "INFO", quiet: bool = False, log_dir: Path | str 
 
     `main_log` names the file that gets every record (scheduler.py uses scheduler.log).
     """
-    run_id = run_id or uuid.uuid4().hex[:8]
+    run_id = run_id or os.urandom(4).hex()  # 8 random hex digits (uuid4's first 8)
     numeric = logging.getLevelName(level.upper()) if isinstance(level, str) else int(level)
     if not isinstance(numeric, int):
         numeric = logging.INFO
@@ -214,15 +254,18 @@ def reset_logging() -> None:
 
 def _file_handlers(log_dir: Path, level: int, keep_days: int,
                    main_log: str = MAIN_LOG) -> list[logging.Handler]:
+    from logging.handlers import TimedRotatingFileHandler  # socket, pickle: only with files
+
     log_dir.mkdir(parents=True, exist_ok=True)
     # Trade lines are INFO: trades.log keeps them even when the main log is set to WARNING.
     specs = ((main_log, level, None), (TRADES_LOG, min(level, logging.INFO), TradeFilter()),
              (ERRORS_LOG, logging.ERROR, None))
     handlers: list[logging.Handler] = []
+    lines = _SharedLineFormatter()
     for name, handler_level, only in specs:
         handler = TimedRotatingFileHandler(log_dir / name, when="midnight",
                                            backupCount=keep_days, encoding="utf-8")
-        handler.setFormatter(logging.Formatter(FORMAT, DATEFMT))
+        handler.setFormatter(lines)
         handler.setLevel(handler_level)
         if only is not None:
             handler.addFilter(only)

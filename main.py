@@ -13,43 +13,81 @@ Run `python main.py <command> --help` for the options of each command.
 from __future__ import annotations
 
 import argparse
-import copy
+import importlib
 import logging
 import sys
 from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from logging_config import setup_logging
-from momentum.core.calendar import NEW_YORK, completed_through, step_days
-from momentum.core.clock import Clock, SystemClock
-from momentum.core.config import DEFAULT_CONFIG_PATH, StrategyConfig, load_config
-from momentum.core.domain import AssetType, DayResult, EntryOrder, Fill, Trade
 from momentum.core.errors import ConfigError, ExitCode, MomentumError, StateError
-from momentum.core.money import to_money
-from momentum.core.paths import check_command_paths
-from momentum.data.base import MarketDataSource
-from momentum.data.market import Market, last_step_day
-from momentum.data.sources import build_source, choose_source
-from momentum.notify.alerts import Alert, build_alerts
-from momentum.notify.delivery import AlertDispatcher, dispatcher_from_config
-from momentum.reports.analysis_view import run_analysis_command
-from momentum.reports.backtest import write_backtest_outputs, write_trade_files
-from momentum.reports.console import (make_console, paper_run_lines, scan_counts, scan_table,
-                                      step_progress, summary_table)
-from momentum.reports.daily import render_daily_report, write_daily_report
-from momentum.reports.dashboard.feed import write_day_feed
-from momentum.reports.summary import day_summary
-from momentum.rules.metrics import summarize
-from momentum.rules.scanner import ScanResult, held_scores
-from momentum.run.backtester import BacktestResult, run_backtest
-from momentum.run.engine import EngineState, Rules, decide_entries, process_bars, run_day
-from momentum.run.kill_switch import DEFAULT_REASON, HaltChange, halt, resume
-from momentum.run.paper import (PaperRunOutcome, PaperTrader, require_complete,
-                                require_latest_session, require_session_data)
-from momentum.run.state import PaperMeta, StateStore
+
+# Everything else is imported where it is used, so a command pays only for what it runs:
+# `--help` loads argparse and the error codes, `paper --report` no market data, charts or HTTP.
+if TYPE_CHECKING:
+    from momentum.core.clock import Clock
+    from momentum.core.config import StrategyConfig
+    from momentum.core.domain import DayResult, EntryOrder, Fill, Trade
+    from momentum.data.base import MarketDataSource
+    from momentum.data.market import Market
+    from momentum.notify.alerts import Alert
+    from momentum.notify.delivery import AlertDispatcher
+    from momentum.rules.scanner import ScanResult
+    from momentum.run.backtester import BacktestResult
+    from momentum.run.engine import EngineState
+    from momentum.run.kill_switch import HaltChange
+    from momentum.run.paper import PaperRunOutcome
+    from momentum.run.state import PaperMeta
+
+# The names main.py used to import at the top, still readable as `main.X` (tests, scripts).
+_LAZY_FROM = {
+    "momentum.core.calendar": "NEW_YORK completed_through step_days",
+    "momentum.core.clock": "Clock SystemClock",
+    "momentum.core.config": "DEFAULT_CONFIG_PATH StrategyConfig load_config",
+    "momentum.core.domain": "AssetType DayResult EntryOrder Fill Trade",
+    "momentum.core.money": "to_money",
+    "momentum.core.paths": "check_command_paths",
+    "momentum.data.base": "MarketDataSource",
+    "momentum.data.market": "Market last_step_day",
+    "momentum.data.sources": "build_source choose_source",
+    "momentum.notify.alerts": "Alert build_alerts",
+    "momentum.notify.delivery": "AlertDispatcher dispatcher_from_config",
+    "momentum.reports.analysis_view": "run_analysis_command",
+    "momentum.reports.backtest": "write_backtest_outputs write_trade_files",
+    "momentum.reports.console": ("make_console paper_run_lines scan_counts scan_table "
+                                 "step_progress summary_table"),
+    "momentum.reports.daily": "render_daily_report write_daily_report",
+    "momentum.reports.dashboard.feed": "write_day_feed",
+    "momentum.reports.summary": "day_summary",
+    "momentum.rules.metrics": "summarize",
+    "momentum.rules.scanner": "ScanResult held_scores",
+    "momentum.run.backtester": "BacktestResult run_backtest",
+    "momentum.run.engine": "EngineState Rules decide_entries process_bars run_day",
+    "momentum.run.kill_switch": "DEFAULT_REASON HaltChange halt resume",
+    "momentum.run.paper": ("PaperRunOutcome PaperTrader require_complete "
+                           "require_latest_session require_session_data"),
+    "momentum.run.state": "PaperMeta StateStore",
+}
+_LAZY = {name: module for module, names in _LAZY_FROM.items() for name in names.split()}
+
+
+def __getattr__(name: str) -> Any:
+    """`main.X` for a name of _LAZY: imported on first use (PEP 562)."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def _seam(name: str) -> Any:
+    """`main.X` as it is now: a test that patches it (tests/crash_main.py) sees its calls."""
+    return globals()[name] if name in globals() else __getattr__(name)
+
 
 logger = logging.getLogger("momentum.main")
 
@@ -69,6 +107,13 @@ class MomentumStrategy:
     def __init__(self, config_path: str | Path | None = None, data_dir: str | Path | None = None,
                  mode: str = "backtest", clock: Clock | None = None,
                  config: StrategyConfig | None = None, state_dir: str | Path | None = None) -> None:
+        from momentum.core.clock import SystemClock
+        from momentum.core.config import DEFAULT_CONFIG_PATH
+        from momentum.core.money import to_money
+        from momentum.run.engine import EngineState, Rules
+        from momentum.run.paper import PaperTrader
+        from momentum.run.state import StateStore
+
         self.config_path = Path(config_path) if config_path else DEFAULT_CONFIG_PATH
         self.data_dir = Path(data_dir) if data_dir else None
         self.mode = mode
@@ -115,6 +160,8 @@ class MomentumStrategy:
 
     def load_config(self, config_path: str | Path) -> StrategyConfig:
         """Load and validate the YAML configuration (ConfigError: one line per mistake)."""
+        from momentum.core.config import load_config
+
         return load_config(config_path)
 
     def initialize_components(self) -> bool:
@@ -130,6 +177,8 @@ class MomentumStrategy:
 
     def require_components(self) -> MarketDataSource:
         """Build the data source once, raising a MomentumError that says what to fix."""
+        from momentum.data.sources import build_source, choose_source
+
         if self.source is None:
             choice = choose_source(self.config, self.data_dir)
             print(f"data source: {choice.description}", file=sys.stderr)
@@ -145,6 +194,10 @@ class MomentumStrategy:
 
     def load_market(self, end: date | None = None) -> Market:
         """Every asset's whole history up to `end` (R1.4), with indicators computed once."""
+        from momentum.core.calendar import completed_through
+        from momentum.core.domain import AssetType
+        from momentum.data.market import Market
+
         source = self.require_components()
         now = self.clock.now()
         market = Market.load(source, start=None, end=end,
@@ -159,6 +212,9 @@ class MomentumStrategy:
     # ------------------------------------------------------------ the daily workflow
     def run_daily(self, day: date) -> dict[str, Any]:
         """Run the daily step (R7) for `day` on the loaded market and return the day as a dict."""
+        from momentum.reports.summary import day_summary
+        from momentum.run.engine import run_day
+
         if self.market is None:
             self.load_market(end=day)
         assert self.market is not None
@@ -167,6 +223,8 @@ class MomentumStrategy:
 
     def scan_and_select_candidates(self, day: date | None = None) -> ScanResult:
         """Run a full scan (R3) on `day` (default: the latest day with data)."""
+        from momentum.data.market import last_step_day
+
         market = self.market if self.market is not None else self.load_market(end=day)
         scan_day = last_step_day(market, day)
         if day is not None and scan_day != day:
@@ -175,6 +233,11 @@ class MomentumStrategy:
 
     def process_signals(self, day: date) -> dict[str, list]:
         """Preview `day` without changing the state: {'exits': [...], 'entries': [...]}."""
+        import copy
+
+        from momentum.core.domain import DayResult
+        from momentum.run.engine import decide_entries, process_bars
+
         assert self.market is not None, "load_market() first"
         preview = copy.deepcopy(self.state)
         view = self.market.until(day)
@@ -192,6 +255,9 @@ class MomentumStrategy:
 
     def update_positions(self, day: date) -> list[Fill]:
         """Process every new bar of held and ordered assets up to `day` (fills, exit checks)."""
+        from momentum.core.domain import DayResult
+        from momentum.run.engine import process_bars
+
         assert self.market is not None, "load_market() first"
         result = DayResult(day=day)
         process_bars(self.state, self.market.until(day), self.rules, result)
@@ -212,6 +278,9 @@ class MomentumStrategy:
     # ------------------------------------------------------------ reports, alerts, state
     def generate_daily_report(self, day: date, result: DayResult | None = None) -> str:
         """Render the end-of-day report (7.1.9), save it under reports/, and return its text."""
+        from momentum.reports.daily import render_daily_report
+        from momentum.rules.scanner import held_scores
+
         scores = None
         if self.market is not None:
             scores = held_scores(self.market.until(day), self.state.scan_cache,
@@ -219,7 +288,7 @@ class MomentumStrategy:
         kwargs = dict(data_dates=result.data_dates if result else None, held_scores=scores,
                       data_problems=result.skipped if result else ())
         text = render_daily_report(day, self.state, self.config, self.clock.now(), **kwargs)
-        write_daily_report(text, self.report_dir, day)
+        _seam("write_daily_report")(text, self.report_dir, day)
         if sys.stdout.isatty() and self.mode == "paper" and self.show_reports:
             print(render_daily_report(day, self.state, self.config, self.clock.now(),
                                       color=True, **kwargs))
@@ -231,6 +300,8 @@ class MomentumStrategy:
 
     def dispatcher(self) -> AlertDispatcher:
         """The command's one alert dispatcher (a failed channel stays skipped in it)."""
+        from momentum.notify.delivery import dispatcher_from_config
+
         if self._dispatcher is None:
             self._dispatcher = dispatcher_from_config(self.config, self.state_dir, self.clock,
                                                       guard=self.store.lock)
@@ -238,6 +309,8 @@ class MomentumStrategy:
 
     def save_state(self, filepath: str | Path | None = None) -> Path:
         """Persist the state atomically (to `filepath`, or as the directory's next snapshot)."""
+        from momentum.run.state import StateStore
+
         if self.meta is None:
             raise StateError("no paper portfolio is loaded; run `paper --init` first")
         if filepath is None:
@@ -260,6 +333,10 @@ class MomentumStrategy:
     # ------------------------------------------------------------ paper trading
     def paper_init(self, capital: Decimal | None, start: date | None, force: bool) -> PaperMeta:
         """Create a paper portfolio (7.2.2) starting at `start` (default: today in New York)."""
+        from momentum.core.calendar import NEW_YORK
+        from momentum.core.money import to_money
+        from momentum.data.sources import choose_source
+
         choice = choose_source(self.config, self.data_dir)
         first = start or self.clock.now().astimezone(NEW_YORK).date()
         amount = capital if capital is not None else to_money(self.config.risk.initial_capital)
@@ -275,6 +352,12 @@ class MomentumStrategy:
         Commits nothing and raises DataIncomplete (exit 75) when an asset is missing for a
         transient reason, unless `allow_partial`.
         """
+        from momentum.core.calendar import NEW_YORK
+        from momentum.data.market import last_step_day
+        from momentum.notify.alerts import build_alerts
+        from momentum.reports.dashboard.feed import write_day_feed
+        from momentum.run.paper import require_latest_session, require_session_data
+
         with self.store.lock():
             self.paper.load(from_snapshot)  # fail fast on a bad state, before any download
             market = self.load_market(end=target)
@@ -310,6 +393,8 @@ class MomentumStrategy:
 
     def paper_halt(self, reason: str, flatten: bool) -> HaltChange:
         """Kill switch: no new entries from the next run on; `flatten` also exits every position."""
+        from momentum.run.kill_switch import halt
+
         at = self.clock.now().isoformat(timespec="seconds")
         with self.store.lock():
             return self.paper.amend(lambda state: halt(state, at, reason, flatten),
@@ -317,17 +402,23 @@ class MomentumStrategy:
 
     def paper_resume(self) -> HaltChange | None:
         """Lift the kill switch: entries are allowed again from the next run on."""
+        from momentum.run.kill_switch import resume
+
         at = self.clock.now().isoformat(timespec="seconds")
         with self.store.lock():
             return self.paper.amend(lambda state: resume(state, at), self.clock.now())
 
     def paper_export(self, out_dir: Path) -> list[Path]:
         """Write the paper portfolio's trades/equity/rejections CSV in the backtest's format."""
+        from momentum.reports.backtest import write_trade_files
+
         return write_trade_files(self.paper.load().engine, out_dir)
 
     # ------------------------------------------------------------ backtest
     def run_backtest(self, start: date, end: date, on_step=None) -> BacktestResult:
         """Replay the daily step over `start`..`end` with all history before `start` (R1.4)."""
+        from momentum.run.backtester import run_backtest
+
         market = self.market if self.market is not None and self._market_end == end else None
         market = market or self.load_market(end=end)  # cmd_backtest has loaded it already
         result = run_backtest(market, self.config, start, end, on_step=on_step)
@@ -621,16 +712,23 @@ def _add_walk_forward(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_optimize(args: argparse.Namespace) -> int:
+    from momentum.reports.console import make_console
+
     from momentum.research.commands import optimize_command
     return optimize_command(args, make_strategy(args, "backtest").config, make_console())
 
 
 def cmd_walk_forward(args: argparse.Namespace) -> int:
+    from momentum.reports.console import make_console
+
     from momentum.research.commands import walk_forward_command
     return walk_forward_command(args, make_strategy(args, "backtest").config, make_console())
 
 
 def cmd_analyze_trade(args: argparse.Namespace) -> int:
+    from momentum.reports.analysis_view import run_analysis_command
+    from momentum.reports.console import make_console
+
     strategy = make_strategy(args, "scan")
     return run_analysis_command(strategy, args.ticker, args.date,
                                 Path(args.backtest) if args.backtest else None,
@@ -638,6 +736,9 @@ def cmd_analyze_trade(args: argparse.Namespace) -> int:
 
 
 def cmd_paper(args: argparse.Namespace) -> int:
+    from momentum.reports.console import make_console, paper_run_lines
+    from momentum.reports.daily import render_daily_report
+
     for flag, allowed in (("capital", args.init), ("force", args.init),
                           ("from_snapshot", args.run), ("date", args.init or args.run),
                           ("allow_partial", args.run), ("flatten", args.halt),
@@ -683,6 +784,8 @@ def cmd_paper(args: argparse.Namespace) -> int:
 
 
 def _halt_text(strategy: MomentumStrategy, args: argparse.Namespace) -> str:
+    from momentum.run.kill_switch import DEFAULT_REASON
+
     if args.resume:
         change = strategy.paper_resume()
         if change is None:
@@ -705,6 +808,8 @@ def _halt_text(strategy: MomentumStrategy, args: argparse.Namespace) -> str:
 
 def make_strategy(args: argparse.Namespace, mode: str) -> MomentumStrategy:
     """Load the config, then log to its files with its secrets masked."""
+    from momentum.core.paths import check_command_paths
+
     strategy = MomentumStrategy(args.config, args.data_dir, mode=mode,
                                 state_dir=getattr(args, "state_dir", None))
     check_command_paths(args, strategy.log_dir, strategy.report_dir)  # before any work (exit 2)
@@ -713,6 +818,9 @@ def make_strategy(args: argparse.Namespace, mode: str) -> MomentumStrategy:
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
+    from momentum.reports.console import make_console, scan_counts, scan_table
+    from momentum.run.paper import require_complete
+
     strategy = make_strategy(args, "scan")
     market = strategy.load_market(end=args.date)
     left_out = require_complete(market, args.allow_partial, "the scan",
@@ -737,6 +845,12 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:
+    from momentum.core.calendar import step_days
+    from momentum.core.domain import AssetType
+    from momentum.reports.backtest import write_backtest_outputs
+    from momentum.reports.console import make_console, step_progress, summary_table
+    from momentum.rules.metrics import summarize
+
     if args.end < args.start:
         raise ConfigError(f"--end {args.end} is before --start {args.start}; swap them")
     args.output = args.output or f"output/backtest_{args.start}_{args.end}"

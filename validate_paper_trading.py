@@ -28,7 +28,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from enum import IntEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from logging_config import setup_logging
 from main import MomentumStrategy, iso_date, positive_amount, run_guarded
@@ -39,12 +39,14 @@ from momentum.core.domain import AssetType, DayResult
 from momentum.core.errors import ConfigError, MomentumError
 from momentum.core.files import write_atomic
 from momentum.core.money import to_money
-from momentum.data.market import Market
 from momentum.reports.validation import count_text, render_text, to_json
 from momentum.run.engine import EngineState
 from momentum.run.record_check import check_record, load_record, replay
 from momentum.run.state import StateStore
 from momentum.run.validation import PaperSnapshot, RunRecord, ValidationReport, compare
+
+if TYPE_CHECKING:  # annotations only: --help and a bad argument load no market data
+    from momentum.data.market import Market
 
 logger = logging.getLogger("momentum.validate")
 DEFAULT_SESSIONS = 30

@@ -4,7 +4,9 @@
 
 Each run is a fresh `python main.py ...` under GNU time (`/usr/bin/time`, as `time -v` reports
 it): wall seconds, CPU seconds (user + sys) and peak resident memory. On a shared machine wall time
-is inflated by the load; CPU time is the steadier figure. Workloads:
+is inflated by the load; CPU time is the steadier figure. PYTHONDONTWRITEBYTECODE is removed from
+the children's environment: with it set (some sandboxes do) every run recompiles our sources, which
+no user install does. Workloads:
 
     W1          backtest 2015-06-01..2024-12-31 on 500 stocks + 50 crypto x 10 y (CSV dir), all
                 outputs, parsed-CSV cache emptied before each run
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -30,6 +33,7 @@ from make_csv_dir import ROOT, write_csv_dir
 
 MAIN = str(ROOT / "main.py")
 TIME = "/usr/bin/time"
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
 @dataclass
@@ -44,7 +48,7 @@ def measure(argv: list[str], cwd: Path) -> tuple[float, float, float]:
     with tempfile.NamedTemporaryFile("r", suffix=".time") as out:
         cmd = [TIME, "-f", "%e %U %S %M", "-o", out.name, sys.executable, MAIN, *argv]
         done = subprocess.run(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                              text=True)
+                              text=True, env=ENV)
         if done.returncode != 0:
             raise SystemExit(f"{' '.join(argv)} failed ({done.returncode}):\n{done.stderr}")
         wall, user, system, rss_kib = out.read().split()[-4:]
@@ -104,7 +108,7 @@ def _prepare_paper(work: Path) -> Path:
                      ["paper", "--run", "--date", "2025-05-30"]):
             subprocess.run([sys.executable, MAIN, *argv, "--state-dir", str(template), "-q"],
                            cwd=work, check=True, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
+                           stderr=subprocess.DEVNULL, env=ENV)
         (template / ".ready").touch()
     return template
 

@@ -1,4 +1,8 @@
-"""Trading calendars: NYSE sessions (exchange_calendars XNYS) and crypto's every-UTC-day."""
+"""Trading calendars: NYSE sessions (exchange_calendars XNYS) and crypto's every-UTC-day.
+
+Dates within the shipped table (momentum/core/nyse_closures.py, 1990-2040) are answered from it
+with plain datetime; only dates outside it import pandas and exchange_calendars (~0.8 s of CPU).
+"""
 from __future__ import annotations
 
 import warnings
@@ -7,12 +11,10 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-import pandas as pd
-
 from momentum.core import nyse_closures
 from momentum.core.domain import AssetType
 
-if TYPE_CHECKING:  # exchange_calendars costs ~0.3 s of CPU: only dates outside the table pay
+if TYPE_CHECKING:  # pandas + exchange_calendars cost ~0.8 s of CPU: only dates outside the table
     import exchange_calendars as xcals
 
 NEW_YORK = ZoneInfo("America/New_York")
@@ -36,6 +38,16 @@ def _closures() -> frozenset[date]:
     return nyse_closures.closures()
 
 
+@lru_cache(maxsize=1)
+def _closure_names() -> dict[date, str]:
+    return nyse_closures.closure_names()
+
+
+@lru_cache(maxsize=1)
+def _early_closes() -> frozenset[date]:
+    return nyse_closures.early_closes()
+
+
 def _in_table(start: date, end: date) -> bool:
     return nyse_closures.FIRST <= start and end <= nyse_closures.LAST
 
@@ -47,6 +59,8 @@ def nyse_sessions(start: date, end: date) -> list[date]:
     if _in_table(start, end):  # weekdays minus the XNYS closures table: no calendar to build
         closed = _closures()
         return [d for d in calendar_days(start, end) if d.weekday() < 5 and d not in closed]
+    import pandas as pd
+
     sessions = _xnys().sessions
     lo = sessions.searchsorted(pd.Timestamp(start), side="left")
     hi = sessions.searchsorted(pd.Timestamp(end), side="right")
@@ -57,6 +71,8 @@ def is_nyse_session(day: date) -> bool:
     """True when the NYSE trades on `day`."""
     if _in_table(day, day):
         return day.weekday() < 5 and day not in _closures()
+    import pandas as pd
+
     return _xnys().is_session(pd.Timestamp(day))
 
 
@@ -86,6 +102,10 @@ def nyse_closure_name(day: date) -> str | None:
     """The name of the NYSE holiday on `day` ('special closure' when unnamed), else None."""
     if day.weekday() >= 5 or is_nyse_session(day):
         return None
+    if _in_table(day, day):
+        return _closure_names()[day]
+    import pandas as pd
+
     stamp = pd.Timestamp(day)
     named = _xnys().regular_holidays.holidays(stamp, stamp, return_name=True)
     return str(named.iloc[0]) if len(named) else "special closure"
@@ -93,4 +113,8 @@ def nyse_closure_name(day: date) -> str | None:
 
 def is_nyse_early_close(day: date) -> bool:
     """True when `day` is a session that closes early (13:00 ET)."""
+    if _in_table(day, day):
+        return is_nyse_session(day) and day in _early_closes()
+    import pandas as pd
+
     return is_nyse_session(day) and pd.Timestamp(day) in _xnys().early_closes

@@ -1,7 +1,8 @@
 """Fast reading of CSV price files: pyarrow's parser and a validated parsed cache.
 
-``read_price_file(path, cache_dir)`` returns exactly what ``csv_source.load_price_file`` returns
-(the same frame, the same DataError for the same defect):
+``read_price_arrays(path, load_price_file, cache_dir)`` returns the arrays of exactly what
+``csv_source.load_price_file`` returns (the same numbers, the same DataError for the same defect),
+and ``read_price_file`` the same as a frame:
 
 1. the file's bytes are read once and hashed (SHA-1 of the content, with its size in the key), so
    an edited file never matches an old entry, whatever its mtime says;
@@ -14,18 +15,20 @@ So the fast path only ever accepts files the reference reader accepts, with iden
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
 import os
 import tempfile
-from collections.abc import Callable
-from functools import lru_cache
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING
 
-from momentum.data.base import BAR_COLUMNS
+import numpy as np
+
+from momentum.data.base import BAR_COLUMNS, PriceBars, price_bars_of
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 logger = logging.getLogger(__name__)
 
@@ -37,26 +40,32 @@ _EPOCH_DAY = np.datetime64("1970-01-01", "D")
 
 def read_price_file(path: Path, load_price_file: Callable[[Path], pd.DataFrame],
                     cache_dir: Path | None = None) -> pd.DataFrame:
-    """Read and check one price file, from the parsed cache when its content is unchanged.
+    """Read and check one price file, from the parsed cache when its content is unchanged."""
+    return read_price_arrays(path, load_price_file, cache_dir).to_frame()
+
+
+def read_price_arrays(path: Path, load_price_file: Callable[[Path], pd.DataFrame],
+                      cache_dir: Path | None = None) -> PriceBars:
+    """Read and check one price file as arrays, from the parsed cache when unchanged.
 
     `load_price_file` is the reference reader (csv_source's): it handles every file the fast
     path is not sure about, so the messages of a bad file are always its own.
     """
     data = _read_bytes(path)
     if data is None:
-        return load_price_file(path)  # cannot read: the reference reader says why
-    key = f"v{CACHE_VERSION}-{len(data)}-{hashlib.sha1(data).hexdigest()}"
+        return price_bars_of(load_price_file(path))  # cannot read: the reference reader says why
+    key = _key(data)
     if cache_dir is not None:
         cached = _load_cached(cache_dir, key)
         if cached is not None:
-            return _frame(*cached)
+            return PriceBars(*cached)
     parsed = _parse_fast(data)
     if parsed is None:
-        frame = load_price_file(path)  # raises the precise DataError, or accepts the file
-        parsed = (frame.index.to_numpy().astype("datetime64[D]"), frame.to_numpy())
+        bars = price_bars_of(load_price_file(path))  # raises the precise DataError, or accepts
+        parsed = (bars.dates, bars.values)
     if cache_dir is not None:
         _store(cache_dir, key, *parsed)
-    return _frame(*parsed)
+    return PriceBars(*parsed)
 
 
 def _read_bytes(path: Path) -> bytes | None:
@@ -75,51 +84,69 @@ def _parse_fast(data: bytes) -> tuple[np.ndarray, np.ndarray] | None:
         return None
     try:
         body.decode("utf-8")
-        import pyarrow as pa
-        import pyarrow.csv as pcsv
-    except (UnicodeDecodeError, ImportError):
+    except UnicodeDecodeError:
+        return None
+    table = _arrow_table(body, quoted=True)
+    if table is None or table.num_rows == 0:
+        return None
+    dates, values = _arrays(table)
+    return (dates, values) if _valid(dates, values) else None
+
+
+def _arrow_table(text: bytes | bytearray, quoted: bool):  # noqa: ANN202 - a pyarrow.Table
+    """pyarrow's parse of a price CSV text (header first), or None when it refuses it."""
+    try:
+        import pyarrow as pa  # noqa: PLC0415
+        import pyarrow.csv as pcsv  # noqa: PLC0415
+    except ImportError:
         return None
     types = {"date": pa.date32(), **{c: pa.float64() for c in BAR_COLUMNS}}
     try:
-        table = pcsv.read_csv(
-            io.BytesIO(body), read_options=pcsv.ReadOptions(use_threads=False),
-            parse_options=pcsv.ParseOptions(ignore_empty_lines=False),
+        return pcsv.read_csv(
+            pa.BufferReader(text), read_options=pcsv.ReadOptions(use_threads=False),
+            parse_options=pcsv.ParseOptions(ignore_empty_lines=False,
+                                            **({} if quoted else {"quote_char": False})),
             convert_options=pcsv.ConvertOptions(column_types=types, null_values=[],
                                                 strings_can_be_null=False))
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         return None
-    if table.num_rows == 0:
-        return None
-    dates = table.column("date").to_numpy().astype("datetime64[D]")
-    values = np.column_stack([table.column(c).to_numpy() for c in BAR_COLUMNS])
-    return (dates, values) if _valid(dates, values) else None
 
 
-def _valid(dates: np.ndarray, values: np.ndarray) -> bool:
-    """The checks of csv_source (finite, ascending unique dates, R1.1 price ranges) in one pass."""
+def _arrays(table) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN001 - a pyarrow.Table
+    """(dates, (n, 5) values) from a parsed table, straight from its buffers: pyarrow's
+    to_numpy would import pandas."""
+    dates = _column(table.column("date"), np.int32).astype(np.int64) + _EPOCH_DAY
+    columns = np.empty((len(BAR_COLUMNS), table.num_rows))  # column by column: no strided copy
+    for k, column in enumerate(BAR_COLUMNS):
+        columns[k] = _column(table.column(column), np.float64)
+    return dates, columns.T
+
+
+def _column(chunked, dtype: type) -> np.ndarray:  # noqa: ANN001 - a pyarrow.ChunkedArray
+    # Null-free by the parse options (no null values, strings cannot be null).
+    parts = [np.frombuffer(chunk.buffers()[1], dtype=dtype, count=len(chunk),
+                           offset=chunk.offset * np.dtype(dtype).itemsize)
+             for chunk in chunked.chunks]
+    return np.concatenate(parts) if parts else np.empty(0, dtype=dtype)
+
+
+def _valid(dates: np.ndarray, values: np.ndarray, starts: np.ndarray | None = None) -> bool:
+    """The checks of csv_source (finite, ascending unique dates, R1.1 price ranges) in one pass.
+
+    With `starts`, `dates` and `values` are several files end to end, the next one beginning at
+    each start: dates need only ascend inside each file.
+    """
     if not np.isfinite(values).all():
         return False
-    if len(dates) > 1 and not (np.diff(dates) > np.timedelta64(0, "D")).all():
-        return False
+    if len(dates) > 1:
+        rising = np.diff(dates) > np.timedelta64(0, "D")
+        if starts is not None:
+            rising[starts - 1] = True
+        if not rising.all():
+            return False
     o, h, lo, c, v = values.T
     return bool((values[:, :4] > 0).all() and (h >= lo).all() and (o >= lo).all()
                 and (o <= h).all() and (c >= lo).all() and (c <= h).all() and (v >= 0).all())
-
-
-@lru_cache(maxsize=1)
-def _date_dtype() -> np.dtype:
-    # The unit the reference reader's pd.to_datetime gives (ns in pandas 2, us in pandas 3).
-    return pd.to_datetime(pd.Series(["2024-01-02"]), format="%Y-%m-%d").dtype
-
-
-@lru_cache(maxsize=1)
-def _columns() -> pd.Index:
-    return pd.Index(list(BAR_COLUMNS))  # built once: a string index costs ~0.2 ms a frame
-
-
-def _frame(dates: np.ndarray, values: np.ndarray) -> pd.DataFrame:
-    index = pd.DatetimeIndex(dates.astype(_date_dtype()), name="date")
-    return pd.DataFrame(values, index=index, columns=_columns(), copy=False)
 
 
 def _entry(cache_dir: Path, key: str) -> Path:
@@ -150,14 +177,164 @@ def _store(cache_dir: Path, key: str, dates: np.ndarray, values: np.ndarray) -> 
     """Write one entry atomically; a cache that cannot be written only costs speed."""
     days = (dates - _EPOCH_DAY).astype(np.int64).astype(np.float64)
     payload = np.column_stack([days, values]).astype("<f8").tobytes()
+    _write_atomic(_entry(cache_dir, key), [_MAGIC + len(dates).to_bytes(8, "little"), payload])
+
+
+# --- many files at once ---------------------------------------------------------------------
+
+
+def read_price_batch(paths: dict[str, Path], cache_dir: Path | None = None,
+                     pack: str = "batch") -> dict[str, PriceBars]:
+    """Read and check many price files in one go: name -> bars of each plain, valid file.
+
+    A file the batch is not sure about (another header, a CR, a quote, a defect, unreadable) is
+    left out: read it with read_price_arrays, which gives its reference message. With
+    `cache_dir`, the checked bars are kept in one pack file `<pack>.pack` there, each entry
+    keyed by its file's content (size and SHA-1) like the single-file entries.
+    """
+    packed = {} if cache_dir is None else _load_pack(cache_dir / f"{pack}.pack")
+    keys, found, parsed, batch = {}, {}, {}, _BatchText()
+    buffer = bytearray(1 << 20)  # one buffer for every file: only rows to parse are copied
+    for name, path in paths.items():
+        n, buffer = _read_into(path, buffer)
+        if n is None:
+            continue
+        key = keys[name] = _key(memoryview(buffer)[:n])
+        if key in packed:
+            found[name] = packed[key]
+            continue
+        batch.add(name, buffer, n)
+        if len(batch.text) >= _BATCH_BYTES:  # parse as we go: the text is not held whole
+            parsed |= _parse_batch(batch)
+            batch = _BatchText()
+    if batch.names:
+        parsed |= _parse_batch(batch)
+    found |= parsed
+    if cache_dir is not None and (parsed or len(found) != len(packed)):
+        _store_pack(cache_dir / f"{pack}.pack", {keys[name]: found[name] for name in found})
+    return {name: PriceBars(*found[name]) for name in paths if name in found}
+
+
+def _read_into(path: Path, buffer: bytearray) -> tuple[int | None, bytearray]:
+    """How many bytes of the file are now at the start of `buffer` (grown when too small), or
+    None: unreadable."""
+    try:
+        with open(path, "rb", buffering=0) as handle:
+            size = os.fstat(handle.fileno()).st_size
+            if size >= len(buffer):
+                buffer = bytearray(size + (1 << 20))
+            n = handle.readinto(buffer)
+    except OSError:
+        return None, buffer
+    return (None if n > size else n), buffer  # growing while read: left to the one-file reader
+
+
+def _key(data: bytes | memoryview) -> str:
+    return f"v{CACHE_VERSION}-{len(data)}-{hashlib.sha1(data).hexdigest()}"
+
+
+Entries = dict[str, tuple[np.ndarray, np.ndarray]]
+_BATCH_BYTES = 16 << 20  # CSV text per pyarrow call: few calls, bounded memory
+
+
+class _BatchText:
+    """Plain price files' rows end to end under one header: one CSV text to parse at once."""
+
+    def __init__(self) -> None:
+        self.text = bytearray(_HEADERS[0])
+        self.names: list[str] = []
+        self.rows: list[int] = []
+
+    def add(self, name: str, data: bytearray, n: int) -> None:
+        """Append the file in data[:n] unless pyarrow could read it otherwise than the
+        reference reader: another header, no rows, a CR (a line break) or a quote."""
+        header = _HEADERS[0]
+        skip = len(header) + (len(_BOM) if data.startswith(_BOM, 0, n) else 0)
+        if (n <= skip or not data.startswith(header, skip - len(header), n)
+                or data.find(b"\r", skip, n) >= 0 or data.find(b'"', skip, n) >= 0):
+            return
+        self.names.append(name)
+        self.text += memoryview(data)[skip:n]
+        complete = data[n - 1] == ord("\n")
+        if not complete:
+            self.text += b"\n"
+        self.rows.append(data.count(b"\n", skip, n) + (0 if complete else 1))
+
+
+def _parse_batch(batch: _BatchText) -> Entries:
+    """Parse the batch's files at once, checked; {} when pyarrow is in any doubt."""
+    table = _arrow_table(batch.text, quoted=False)
+    if table is None or table.num_rows != sum(batch.rows):
+        return {}
+    dates, values = _arrays(table)
+    return _valid_entries(batch.names, batch.rows, dates, values)
+
+
+def _valid_entries(names: list[str], rows: list[int], dates: np.ndarray,
+                   values: np.ndarray) -> Entries:
+    """Split files laid end to end into entries, keeping those _valid accepts (one pass when
+    all are)."""
+    ends = np.cumsum(rows).tolist()
+    entries = {name: (dates[end - n:end], values[end - n:end])
+               for name, end, n in zip(names, ends, rows, strict=True)}
+    if _valid(dates, values, np.array(ends[:-1], dtype=np.intp)):
+        return entries
+    return {name: (d, v) for name, (d, v) in entries.items() if _valid(d, v)}
+
+
+# A pack: magic, entry count, per entry its key (ASCII, NUL-padded to 64 bytes) and row count,
+# then six columns of float64 over all entries' rows: day number, open, high, low, close, volume.
+_PACK_MAGIC = b"MOMPACK1"
+_INDEX = np.dtype([("key", "S64"), ("rows", "<i8")])
+
+
+def _load_pack(path: Path) -> Entries:
+    """The entries of a pack, checked again (what comes back is what the checks accept)."""
+    try:
+        raw = path.read_bytes()
+        count = int.from_bytes(raw[8:16], "little") if raw[:8] == _PACK_MAGIC else 0
+        index = np.frombuffer(raw, dtype=_INDEX, count=count, offset=16)
+    except (OSError, ValueError):
+        return {}
+    rows = index["rows"]
+    start = 16 + count * _INDEX.itemsize
+    if count <= 0 or (rows <= 0).any() or len(raw) != start + int(rows.sum()) * 48:
+        return {}  # damaged: the files are read again (and a new pack written)
+    columns = np.frombuffer(raw, dtype="<f8", offset=start).reshape(6, -1)
+    dates = _EPOCH_DAY + columns[0].astype(np.int64)
+    names = [key.decode("ascii") for key in index["key"].tolist()]
+    return _valid_entries(names, rows.tolist(), dates, columns[1:].T)
+
+
+def _store_pack(path: Path, entries: Entries) -> None:
+    """Write the pack column by column, entry by entry: no second copy of the bars."""
+    if not entries:
+        return
+    index = np.array([(key.encode("ascii"), len(d)) for key, (d, _) in entries.items()],
+                     dtype=_INDEX)
+
+    def parts() -> Iterator[bytes | memoryview]:  # made one at a time, as they are written
+        yield _PACK_MAGIC + len(index).to_bytes(8, "little") + index.tobytes()
+        for d, _ in entries.values():
+            yield memoryview((d - _EPOCH_DAY).astype("<f8")).cast("B")
+        for k in range(len(BAR_COLUMNS)):
+            for _, v in entries.values():
+                yield memoryview(np.ascontiguousarray(v[:, k], dtype="<f8")).cast("B")
+
+    _write_atomic(path, parts())
+
+
+def _write_atomic(path: Path, parts: Iterable[bytes | memoryview]) -> None:
+    """Write a cache file atomically; a cache that cannot be written only costs speed."""
     tmp = None
     try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=cache_dir, suffix=".tmp")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
         with os.fdopen(fd, "wb") as handle:
-            handle.write(_MAGIC + len(dates).to_bytes(8, "little") + payload)
-        os.replace(tmp, _entry(cache_dir, key))
+            for part in parts:
+                handle.write(part)
+        os.replace(tmp, path)
     except OSError as exc:
-        logger.debug("parsed-CSV cache not written (%s): %s", cache_dir, exc)
+        logger.debug("parsed-CSV cache not written (%s): %s", path, exc)
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)

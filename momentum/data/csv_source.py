@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import difflib
+import hashlib
 import io
 import logging
 import math
@@ -23,18 +24,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import numpy as np
-import pandas as pd
 
 from momentum.core.calendar import completed_through
 from momentum.core.domain import Asset, AssetType, validate_ticker
 from momentum.core.errors import DataError, TickerError
 from momentum.core.safeload import clip
-from momentum.data.base import BAR_COLUMNS, slice_bars
-from momentum.data.csv_fast import read_price_file
+from momentum.data.base import BAR_COLUMNS, PriceBars
+from momentum.data.csv_fast import read_price_arrays, read_price_batch
 from momentum.data.file_checks import check_file_size, check_inside_root
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +83,8 @@ class CsvDirectorySource:
         rows = _read_meta(self._meta_path)
         self._assets = {ticker: row.asset for ticker, row in rows.items()}
         self._paths = _match_price_files(self.root, self._meta_path, rows)
-        self._frames: dict[str, pd.DataFrame] = {}
+        self._bars: dict[str, PriceBars] = {}
+        self._prefetched: dict[str, PriceBars] = {}
         self._cache_dir = None if cache_dir is None else Path(cache_dir)
 
     def assets(self) -> list[Asset]:
@@ -89,6 +93,12 @@ class CsvDirectorySource:
 
     def bars(self, ticker: str, start: date | None = None, end: date | None = None) -> pd.DataFrame:
         """Completed daily bars of `ticker` with start <= date <= end, oldest first (R1.1)."""
+        # A copy: a caller editing its frame cannot touch what the source keeps.
+        return self.price_bars(ticker, start, end).to_frame()
+
+    def price_bars(self, ticker: str, start: date | None = None,
+                   end: date | None = None) -> PriceBars:
+        """The bars of ``bars`` as read-only arrays (no DataFrame, no pandas)."""
         symbol = validate_ticker(ticker)
         if symbol not in self._assets:
             close = difflib.get_close_matches(symbol, list(self._assets), n=1)
@@ -97,23 +107,39 @@ class CsvDirectorySource:
                 f"unknown ticker {ticker!r}: not in {self._meta_path}{hint}; "
                 "add a row to meta.csv and a price file, or use a listed ticker"
             )
-        # A shallow copy under copy-on-write: a caller editing its frame cannot touch the cache.
-        return slice_bars(self._frame(symbol), start, end).copy(deep=False)
+        return self._read(symbol).between(start, end)
+
+    def prefetch(self, tickers: list[str]) -> None:
+        """Read and check these tickers' files together (much faster than one by one); each is
+        then handed out once by price_bars. A file with any defect is left to be read alone,
+        which raises its DataError when its ticker is asked for."""
+        paths = {t: self._paths[t] for t in tickers if t in self._paths and t not in self._bars}
+        pack = hashlib.sha1(str(self.root.resolve()).encode()).hexdigest()[:16]
+        for ticker, bars in read_price_batch(paths, self._cache_dir, f"dir-{pack}").items():
+            self._prefetched[ticker] = self._handed_out(ticker, bars)
 
     def validate_all(self) -> int:
         """Read and check every price file now; return how many bars were loaded."""
-        return sum(len(self._frame(ticker)) for ticker in sorted(self._assets))
+        return sum(len(self._read(ticker)) for ticker in sorted(self._assets))
 
-    def _frame(self, ticker: str) -> pd.DataFrame:
-        frame = self._frames.get(ticker)
-        if frame is None:
-            frame = read_price_file(self._paths[ticker], load_price_file, self._cache_dir)
-            if self._now is not None:
-                cutoff = completed_through(self._assets[ticker].asset_type, self._now)
-                frame = slice_bars(frame, None, cutoff)
-            if self._cache_dir is None:  # with a disk cache, a re-read costs a hash, not a parse
-                self._frames[ticker] = frame
-        return frame
+    def _read(self, ticker: str) -> PriceBars:
+        bars = self._bars.get(ticker)
+        if bars is None:
+            bars = self._prefetched.pop(ticker, None)
+        if bars is None:
+            bars = self._handed_out(ticker, read_price_arrays(self._paths[ticker],
+                                                              load_price_file, self._cache_dir))
+        if self._cache_dir is None:  # with a disk cache, a re-read costs a hash, not a parse
+            self._bars[ticker] = bars
+        return bars
+
+    def _handed_out(self, ticker: str, bars: PriceBars) -> PriceBars:
+        # Read-only, and only the bars complete at `now`.
+        bars.dates.flags.writeable = False
+        bars.values.flags.writeable = False
+        if self._now is None:
+            return bars
+        return bars.between(None, completed_through(self._assets[ticker].asset_type, self._now))
 
 
 # --- metadata -----------------------------------------------------------------------------
@@ -282,6 +308,8 @@ def check_price_path(root: Path, path: Path) -> None:
 
 def load_price_file(path: Path) -> pd.DataFrame:
     """Read and check one price file; return bars in the shape of data.base (R1.1, R1.4)."""
+    import pandas as pd  # noqa: PLC0415 - the reference reader; the fast path needs no pandas
+
     columns = _read_price_header(path)
     try:
         raw = _read_price_csv(path, columns, _DTYPES, na_filter=True)
@@ -329,6 +357,8 @@ def _read_price_header(path: Path) -> list[str]:
 
 
 def _read_price_csv(path: Path, columns: list[str], dtype: object, na_filter: bool) -> pd.DataFrame:
+    import pandas as pd  # noqa: PLC0415 - the reference reader; the fast path needs no pandas
+
     # skip_blank_lines=False keeps row i on line i + 2, so every message can name its line.
     try:
         return pd.read_csv(
@@ -352,6 +382,8 @@ def _rows_before_trailing_blanks(blank: np.ndarray) -> int:
 
 
 def _raise_bad_number(path: Path, columns: list[str], detail: str) -> NoReturn:
+    import pandas as pd  # noqa: PLC0415 - the reference reader; the fast path needs no pandas
+
     # na_filter=False keeps the cell's own text ('NaN', 'n/a') for the message.
     text = _read_price_csv(path, columns, "str", na_filter=False).replace("", np.nan)
     text = text.iloc[: _rows_before_trailing_blanks(text.isna().all(axis=1).to_numpy())]
@@ -374,6 +406,8 @@ def _raise_bad_number(path: Path, columns: list[str], detail: str) -> NoReturn:
 
 
 def _parse_dates(path: Path, text: pd.Series) -> pd.DatetimeIndex:
+    import pandas as pd  # noqa: PLC0415 - the reference reader; the fast path needs no pandas
+
     dates = pd.to_datetime(text, format="%Y-%m-%d", errors="coerce")
     bad = dates.isna().to_numpy()
     if bad.any():

@@ -2,13 +2,16 @@
 
 Every function takes one asset's bars, oldest first, and returns an array of the same length whose
 value at index i depends only on bars 0..i (prefix invariance). Undefined values are NaN.
+
+``indicator_block`` computes the same values for many assets at once from their bars laid end to
+end, bit for bit: a market of hundreds of assets costs a few array passes, and the one recursion
+(Wilder's average) steps through time once for all assets together (``ewm_mean``).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 
 RSI_PERIOD = 14
@@ -46,8 +49,103 @@ def rsi_wilder(close: np.ndarray, period: int = RSI_PERIOD) -> np.ndarray:
 def _wilder_average(values: np.ndarray, period: int) -> np.ndarray:
     """Seed with the simple mean of the first `period` values, then avg = (prev*(p-1) + x)/p."""
     seeded = np.concatenate(([values[:period].mean()], values[period:]))
-    # ewm(alpha=1/p, adjust=False) is exactly Wilder's recursion, run in compiled code.
-    return pd.Series(seeded).ewm(alpha=1.0 / period, adjust=False).mean().to_numpy()
+    return ewm_mean(seeded[:, None], _alpha_com(1.0 / period))[:, 0]
+
+
+def _alpha_com(alpha: float) -> float:
+    """The centre of mass pandas derives from ewm(alpha=...): its recursion uses 1/(1+com)."""
+    return (1 - alpha) / alpha
+
+
+def halflife_com(halflife: float) -> float:
+    """The centre of mass pandas derives from ewm(halflife=...)."""
+    decay = 1 - np.exp(np.log(0.5) / halflife)
+    return float(1 / decay - 1)
+
+
+def ewm_mean(columns: np.ndarray, com: float, chunk: int = 2048) -> np.ndarray:
+    """pandas' ``DataFrame(columns).ewm(com=com, adjust=False).mean()``, bit for bit.
+
+    pandas runs, per column, ``w = (f*w + a*x) / (f + a)`` with a = 1/(1+com), f = 1-a, keeps w
+    when it already equals x (a constant run stays exact), starts at the first value that is not
+    NaN and carries the weight of skipped NaNs (ignore_na=False). Here one Python step per row
+    advances every column together, `chunk` columns at a time to bound the temporaries.
+    (pandas 3 special-cases com == 1 after a NaN gap, pandas GH-66521; that case is not copied.)
+    """
+    out = np.array(columns, dtype=np.float64, order="C", copy=True)
+    if out.ndim != 2:
+        raise ValueError("ewm_mean needs a 2-D array (rows are time steps)")
+    _ewm_in_place(out, com, chunk=chunk)
+    return out
+
+
+def _ewm_in_place(out: np.ndarray, com: float, lengths: np.ndarray | None = None,
+                  chunk: int = 2048) -> None:
+    # `lengths` (descending), when given: column j only matters for its first lengths[j] rows.
+    alpha = 1.0 / (1.0 + com)
+    for lo in range(0, out.shape[1], chunk):
+        part = out[:, lo:lo + chunk]
+        if len(part) > 1:
+            if np.isnan(part).any():
+                _ewm_with_gaps(part, alpha)
+            else:
+                _ewm_dense(part, alpha, None if lengths is None else lengths[lo:lo + chunk])
+
+
+def _ewm_dense(m: np.ndarray, alpha: float, lengths: np.ndarray | None = None) -> None:
+    # In place, no NaN anywhere: the weight of the previous value is always 1 - alpha.
+    old, denom = 1.0 - alpha, (1.0 - alpha) + alpha
+    if m.shape[1] <= _FEW_COLUMNS:  # a numpy call per step costs more than Python floats
+        for j in range(m.shape[1]):
+            m[:, j] = _ewm_floats(m[:, j].tolist(), old, alpha, denom)
+        return
+    # How many (leading) columns are still running at each step.
+    width = (np.full(len(m), m.shape[1]) if lengths is None
+             else np.searchsorted(-lengths, -np.arange(len(m)), side="left"))
+    w = m[0].copy()
+    scaled, step = np.empty_like(w), np.empty_like(w)
+    moved = np.empty(w.shape, dtype=bool)
+    for t, k in zip(range(1, len(m)), width[1:].tolist(), strict=True):
+        row, prev, a, b, mv = m[t, :k], w[:k], scaled[:k], step[:k], moved[:k]
+        np.multiply(prev, old, out=a)
+        np.multiply(row, alpha, out=b)
+        np.add(a, b, out=a)
+        np.divide(a, denom, out=a)
+        np.not_equal(prev, row, out=mv)
+        np.copyto(prev, a, where=mv)
+        row[...] = prev
+
+
+_FEW_COLUMNS = 12
+
+
+def _ewm_floats(values: list[float], old: float, alpha: float, denom: float) -> list[float]:
+    # The same IEEE double operations as _ewm_dense, one column at a time.
+    w = values[0]
+    for t in range(1, len(values)):
+        cur = values[t]
+        if w != cur:
+            w = (old * w + alpha * cur) / denom
+        values[t] = w
+    return values
+
+
+def _ewm_with_gaps(m: np.ndarray, alpha: float) -> None:
+    # In place, the general case: NaN before a column's first value and NaN gaps inside it.
+    factor = 1.0 - alpha
+    w = m[0].copy()
+    old_wt = np.ones_like(w)
+    for t in range(1, len(m)):
+        cur = m[t]
+        seen = cur == cur
+        started = w == w
+        old_wt = np.where(started, old_wt * factor, old_wt)
+        with np.errstate(invalid="ignore"):
+            moved = (old_wt * w + alpha * cur) / (old_wt + alpha)
+        w = np.where(started & seen & (w != cur), moved, w)
+        old_wt = np.where(started & seen, 1.0, old_wt)
+        w = np.where(~started & seen, cur, w)
+        cur[...] = w
 
 
 def roc(close: np.ndarray, n: int) -> np.ndarray:
@@ -111,3 +209,157 @@ def compute_indicators(close: np.ndarray, volume: np.ndarray) -> IndicatorSet:
         adv20_usd=average_dollar_volume(close, volume),
         surge_ratio=volume_surge_ratio(volume),
     )
+
+
+def indicator_block(close: np.ndarray, volume: np.ndarray, starts: np.ndarray,
+                    lengths: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """(momentum, adv20_usd, rsi14, surge_ratio) rows of many assets whose bars lie end to end.
+
+    Asset j's bars are ``close[starts[j]:starts[j] + lengths[j]]`` (and volume's); each result
+    row is laid out the same way and equals ``compute_indicators`` of that asset alone, bit for
+    bit: the same numbers meet in the same operations. `out`, when given, is the (4, bars)
+    array written; the windows are computed a group of assets at a time, in cache.
+    """
+    close = np.asarray(close, dtype=np.float64)
+    volume = np.asarray(volume, dtype=np.float64)
+    starts = np.asarray(starts, dtype=np.intp)
+    lengths = np.asarray(lengths, dtype=np.intp)
+    out = np.empty((4, len(close))) if out is None else out
+    local = np.arange(len(close), dtype=np.intp) - np.repeat(starts, lengths)
+    ends = (starts + lengths).tolist()
+    lo = 0
+    while lo < len(close):  # whole assets, about _GROUP_BARS bars together
+        hi = ends[int(np.searchsorted(starts, lo + _GROUP_BARS, side="right")) - 1]
+        c, v, at = close[lo:hi], volume[lo:hi], local[lo:hi]
+        out[0, lo:hi] = (0.5 * _shifted_roc(c, at, 126) + 0.3 * _shifted_roc(c, at, 63)
+                         + 0.2 * _shifted_roc(c, at, 21))
+        out[1, lo:hi] = _window_mean_at_end(c * v, at, ADV_WINDOW)
+        out[3, lo:hi] = _surge(v, at, SURGE_WINDOW)
+        lo = hi
+    out[2] = _rsi_block(close, local, starts, lengths, RSI_PERIOD)
+    return out
+
+
+_GROUP_BARS = 1 << 16
+
+
+def _shifted_roc(close: np.ndarray, local: np.ndarray, n: int) -> np.ndarray:
+    out = np.full(close.shape, np.nan)
+    if len(close) > n:
+        out[n:] = close[n:] / close[:-n] - 1.0
+    out[local < n] = np.nan
+    return out
+
+
+def _window_means(x: np.ndarray, n: int) -> np.ndarray:
+    """Mean of x[i:i+n] at each i, equal to ``sliding_window_view(x, n).mean(axis=1)``.
+
+    That call (what sma makes on one asset) sums each window pairwise: eight running sums r_j
+    over the blocks of eight, ((r0+r1)+(r2+r3))+((r4+r5)+(r6+r7)), then the rest one by one.
+    Neighbouring windows share those partial sums, so here each is one whole-array addition:
+    the same additions in the same order, about 9 instead of 28 per window (n = 20).
+    """
+    m = len(x) - n + 1
+    if m <= 0:
+        return np.empty(0)
+    if not 8 <= n <= 128:  # outside numpy's unrolled block: let numpy do it
+        return sliding_window_view(x, n).mean(axis=1)
+    whole = n - n % 8
+    r = x[:m + 7].copy()  # r[i + j] is the running sum r_j of the window at i
+    for i in range(8, whole, 8):
+        r += x[i:i + m + 7]
+    pairs = r[:-1] + r[1:]            # r0+r1 at i (r2+r3 at i+2, ...)
+    quads = pairs[:-2] + pairs[2:]    # (r0+r1)+(r2+r3) at i, (r4+r5)+(r6+r7) at i+4
+    total = quads[:m] + quads[4:4 + m]
+    for i in range(whole, n):
+        total += x[i:i + m]
+    total /= n
+    return total
+
+
+def _window_mean_at_end(x: np.ndarray, local: np.ndarray, n: int) -> np.ndarray:
+    out = np.full(x.shape, np.nan)
+    if len(x) >= n:
+        out[n - 1:] = _window_means(x, n)
+    out[local < n - 1] = np.nan
+    return out
+
+
+def _surge(volume: np.ndarray, local: np.ndarray, n: int) -> np.ndarray:
+    out = np.full(volume.shape, np.nan)
+    if len(volume) > n:
+        prior_mean = _window_means(volume[:-1], n)
+        today = volume[n:]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = today / prior_mean
+        zero = prior_mean == 0
+        ratio[zero & (today > 0)] = np.inf
+        ratio[zero & (today <= 0)] = np.nan
+        out[n:] = ratio
+    out[local < n] = np.nan
+    return out
+
+
+def _rsi_block(close: np.ndarray, local: np.ndarray, starts: np.ndarray, lengths: np.ndarray,
+               period: int) -> np.ndarray:
+    """rsi_wilder of every asset end to end, _ASSETS_PER_PASS assets at a time (memory)."""
+    out = np.empty(len(close))
+    for a in range(0, len(starts), _ASSETS_PER_PASS):
+        part = slice(a, a + _ASSETS_PER_PASS)
+        lo, n = int(starts[part][0]), int(lengths[part].sum())
+        out[lo:lo + n] = _rsi_part(close[lo:lo + n], local[lo:lo + n], starts[part] - lo,
+                                   lengths[part], period)
+    return out
+
+
+_ASSETS_PER_PASS = 1024  # one gains and one losses column each: a (time x 2048) recursion
+
+
+def _rsi_part(close: np.ndarray, local: np.ndarray, starts: np.ndarray, lengths: np.ndarray,
+              period: int) -> np.ndarray:
+    total = len(close)
+    out = np.full(total, np.nan)
+    change = np.zeros(total)
+    change[1:] = np.diff(close)
+    keep = lengths > period
+    first = starts[keep] + period  # the first RSI of each asset: its bar number `period`
+    if not len(first):
+        return out
+    # Gains then losses end to end; column k of the recursion is one asset's gains or losses.
+    steps = np.tile(lengths[keep] - period, 2)
+    longest = int(steps.max())
+    moves = np.zeros(2 * total + longest)  # zeros past the end: the rows past a column's end
+    np.maximum(change, 0.0, out=moves[:total])
+    np.maximum(-change, 0.0, out=moves[total:2 * total])
+    base = np.concatenate((first, first + total))
+    order = np.argsort(-steps, kind="stable")  # longest first: a pass narrows as they end
+    base, steps = base[order], steps[order]
+    # Seeded like _wilder_average: the simple mean of the first `period` changes (one window
+    # per row of a contiguous copy, reduced like the 1-D mean of that window).
+    seeds = np.ascontiguousarray(sliding_window_view(moves, period)[base - period + 1])
+    series = sliding_window_view(moves, longest)  # series[i] = moves[i:i + longest]
+    averages = np.ones(2 * total)  # 1 where no average is defined: no warnings, then NaN
+    for lo in range(0, len(base), _COLUMNS_PER_PASS):
+        cols = slice(lo, lo + _COLUMNS_PER_PASS)
+        # One contiguous row per column, stepped through as (time, column): a strided pass
+        # costs less than turning the block around twice.
+        matrix = series[base[cols]]
+        matrix[:, 0] = seeds[cols].mean(axis=1)
+        _ewm_in_place(matrix.T, _alpha_com(1.0 / period), steps[cols])
+        for row, start, n in zip(matrix, base[cols].tolist(), steps[cols].tolist(), strict=True):
+            averages[start:start + n] = row[:n]
+        del matrix
+    del moves, series, seeds, change
+    avg_gain, avg_loss = averages[:total], averages[total:]
+    rsi = out  # 100 - 100 / (1 + avg_gain / avg_loss), in place
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        np.divide(avg_gain, avg_loss, out=rsi)
+        rsi += 1.0
+        np.divide(100.0, rsi, out=rsi)
+        np.subtract(100.0, rsi, out=rsi)
+    rsi[avg_loss == 0] = 100.0  # no losses in the window (R2.2)
+    rsi[(local < period) | np.repeat(~keep, lengths)] = np.nan
+    return out
+
+
+_COLUMNS_PER_PASS = 2048  # bounds the (time x columns) temporaries of the recursion

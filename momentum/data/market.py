@@ -13,16 +13,21 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from momentum.core.calendar import step_days
 from momentum.core.domain import Asset, AssetType
 from momentum.core.errors import ConfigError, DataError
-from momentum.data.base import BAR_COLUMNS, MarketDataSource
-from momentum.data.indicators import IndicatorSet, compute_indicators
+from momentum.data.base import MarketDataSource, PriceBars, price_bars_of
+from momentum.data.indicators import IndicatorSet, compute_indicators, indicator_block
+from momentum.data.market_block import (CLOSE, VOLUME, all_bars_usable, asof_index, bar_block,
+                                        has_score, shared_block)
 from momentum.data.step_index import StepIndex
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 logger = logging.getLogger(__name__)
 _DAY = np.timedelta64(1, "D")
@@ -43,22 +48,48 @@ class AssetHistory:
     indicators: IndicatorSet
 
     @classmethod
-    def from_frame(cls, asset: Asset, frame: pd.DataFrame) -> "AssetHistory":
-        return cls.from_arrays(asset, frame.index.to_numpy().astype("datetime64[D]"),
-                               _bar_matrix(frame))
+    def from_frame(cls, asset: Asset, frame: pd.DataFrame) -> AssetHistory:
+        bars = price_bars_of(frame)
+        return cls.from_arrays(asset, bars.dates, bars.values)
 
     @classmethod
-    def from_arrays(cls, asset: Asset, dates: np.ndarray, bars: np.ndarray) -> "AssetHistory":
+    def from_arrays(cls, asset: Asset, dates: np.ndarray, bars: np.ndarray) -> AssetHistory:
         """From dates and an (n, 5) float array of open, high, low, close, volume."""
         o, h, lo, c, v = (np.ascontiguousarray(bars[:, k]) for k in range(5))
         return cls(asset=asset, dates=dates, open=o, high=h, low=lo, close=c, volume=v,
                    indicators=compute_indicators(c, v))
 
 
-def _bar_matrix(frame: pd.DataFrame) -> np.ndarray:
-    """The frame's bars as an (n, 5) float64 array in BAR_COLUMNS order (one pandas call)."""
-    columns = list(frame.columns)
-    return frame.to_numpy(dtype=np.float64)[:, [columns.index(c) for c in BAR_COLUMNS]]
+def _histories_in_one_block(
+        loaded: list[tuple[Asset, PriceBars]]) -> tuple[list[AssetHistory], dict[str, str]]:
+    """AssetHistory objects whose arrays are views into one block (market_block), and why each
+    asset whose bars cannot be used was left out (_bars_problem). Empties `loaded`.
+
+    The indicators of all assets are computed together (indicators.indicator_block), bit for
+    bit what AssetHistory.from_arrays computes for each alone.
+    """
+    if not loaded:
+        return [], {}
+    dates, block, starts, lengths = bar_block([bars for _, bars in loaded])
+    if not all_bars_usable(dates, block, starts):  # rare: name the assets, then rebuild
+        problems = {asset.ticker: why for asset, bars in loaded
+                    if (why := _bars_problem(bars.dates, bars.values))}
+        loaded[:] = [(a, b) for a, b in loaded if a.ticker not in problems]
+        histories, _ = _histories_in_one_block(loaded)
+        return histories, problems
+    assets = [asset for asset, _ in loaded]
+    loaded.clear()  # the source's arrays are copied: let them go before the indicators
+    indicator_block(block[CLOSE], block[VOLUME], starts, lengths, out=block[:4])
+    block.flags.writeable = False
+    dates.flags.writeable = False
+    histories = []
+    for asset, lo, n in zip(assets, starts.tolist(), lengths.tolist(), strict=True):
+        m, adv, rsi, surge, c, o, h, low, v = block[:, lo:lo + n]  # the order of BLOCK_ROWS
+        histories.append(AssetHistory(asset=asset, dates=dates[lo:lo + n], open=o, high=h, low=low,
+                                      close=c, volume=v,
+                                      indicators=IndicatorSet(rsi14=rsi, momentum=m,
+                                                              adv20_usd=adv, surge_ratio=surge)))
+    return histories, {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,15 +159,24 @@ class Market:
     @classmethod
     def load(cls, source: MarketDataSource, start: date | None = None, end: date | None = None,
              complete_through: dict[AssetType, date] | None = None,
-             tickers: Iterable[str] | None = None) -> "Market":
+             tickers: Iterable[str] | None = None) -> Market:
         """Load bars (start..end) and compute indicators; an asset with bad data is skipped."""
         wanted = None if tickers is None else set(tickers)
-        histories, skipped, unavailable = [], {}, set()
+        loaded, skipped, unavailable = [], {}, set()
+        # Arrays straight from the source when it offers them: no DataFrame per asset.
+        read = getattr(source, "price_bars", None)
+        prefetch = getattr(source, "prefetch", None)  # e.g. the CSV files read all at once
+        if prefetch is not None:
+            prefetch([a.ticker for a in source.assets()
+                      if wanted is None or a.ticker in wanted])
+        order = {}
         for asset in source.assets():
             if wanted is not None and asset.ticker not in wanted:
                 continue
+            order[asset.ticker] = len(order)
             try:
-                frame = source.bars(asset.ticker, start, end)
+                bars = (read(asset.ticker, start, end) if read is not None
+                        else price_bars_of(source.bars(asset.ticker, start, end)))
             except DataError as e:
                 if getattr(e, "fatal", False):  # e.g. a rejected API key: every asset would fail
                     raise
@@ -145,14 +185,14 @@ class Market:
                 if e.transient:
                     unavailable.add(asset.ticker)
                 continue
-            dates = frame.index.to_numpy().astype("datetime64[D]")
-            bars = _bar_matrix(frame)
-            problem = _bars_problem(dates, bars)
-            if problem:
-                logger.warning("skipping %s: %s", asset.ticker, problem)
-                skipped[asset.ticker] = problem
-            elif len(dates):
-                histories.append(AssetHistory.from_arrays(asset, dates, bars))
+            if len(bars):
+                loaded.append((asset, bars))
+            del bars  # views of a batch the source read: none may outlive the block
+        loaded.sort(key=lambda item: item[0].ticker)  # the market's column order
+        histories, problems = _histories_in_one_block(loaded)
+        for ticker, problem in problems.items():
+            logger.warning("skipping %s: %s", ticker, problem)
+        skipped = dict(sorted({**skipped, **problems}.items(), key=lambda kv: order[kv[0]]))
         return cls(histories, complete_through, skipped, unavailable)
 
     # ------------------------------------------------------------ queries
@@ -221,6 +261,11 @@ class _FlatArrays:
     def build(cls, ordered: list[AssetHistory]) -> _FlatArrays:
         lengths = np.array([len(h.dates) for h in ordered], dtype=np.intp)
         offsets = np.concatenate(([0], np.cumsum(lengths)[:-1])).astype(np.intp)
+        shared = shared_block(ordered, offsets)
+        if shared is not None:  # Market.load's histories: views of one block, nothing copied
+            block, dates = shared
+            return cls(offsets=offsets, dates=dates, values=block[:len(_FIELDS)].T,
+                       has_score=has_score(block[0], offsets, lengths))
         values = np.empty((int(lengths.sum()), len(_FIELDS)), dtype=np.float64)
         scored = np.empty(len(values), dtype=bool)
         for h, lo, n in zip(ordered, offsets.tolist(), lengths.tolist(), strict=True):
@@ -237,19 +282,7 @@ class _FlatArrays:
 def _asof_index(histories: list[AssetHistory]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Union of bar dates; per date and asset, the index of its last bar dated <= it (-1: none),
     and whether that bar is dated exactly that day."""
-    if not histories:
-        empty = np.zeros((0, 0), dtype=np.int32)
-        return np.array([], dtype="datetime64[D]"), empty, empty.astype(bool)
-    dates = np.unique(np.concatenate([h.dates for h in histories]))
-    asof = np.full((len(dates), len(histories)), -1, dtype=np.int32)
-    exact = np.zeros(asof.shape, dtype=bool)
-    for j, h in enumerate(histories):
-        rows = np.searchsorted(dates, h.dates)
-        asof[rows, j] = np.arange(len(h.dates), dtype=np.int32)
-        exact[rows, j] = True
-    # Bar indexes grow with time, so a running maximum carries the last bar forward.
-    np.maximum.accumulate(asof, axis=0, out=asof)
-    return dates, asof, exact
+    return asof_index([h.dates for h in histories])
 
 
 def _to_date(d: np.datetime64) -> date:

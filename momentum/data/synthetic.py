@@ -34,14 +34,19 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
 
 from momentum.core.calendar import completed_through, nyse_sessions
 from momentum.core.config import SyntheticConfig
 from momentum.core.domain import Asset, AssetType, validate_ticker
 from momentum.core.errors import ConfigError, DataError
-from momentum.data.base import BAR_COLUMNS, empty_bars, slice_bars
+from momentum.data.base import BAR_COLUMNS, PriceBars, empty_bars, slice_bars
+from momentum.data.indicators import ewm_mean, halflife_com
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 logger = logging.getLogger(__name__)
 
@@ -110,8 +115,11 @@ class SyntheticMarket:
             arrays = generate(cfg)
             if self.cache_path is not None:
                 _save(self.cache_path, arrays)
-        self._blocks = {kind: (pd.DatetimeIndex(arrays[f"{kind}_dates"], name="date"),
+        self._blocks = {kind: (arrays[f"{kind}_dates"].astype("datetime64[D]"),
                                arrays[f"{kind}_bars"]) for kind in ("stock", "crypto")}
+        for dates, bars in self._blocks.values():
+            dates.flags.writeable = bars.flags.writeable = False  # price_bars hands out views
+        self._indexes: dict[str, pd.DatetimeIndex] = {}
         visible = {"stock": completed_through(AssetType.STOCK, now),
                    "crypto": completed_through(AssetType.CRYPTO, now)}
         if visible["crypto"] > HORIZON:
@@ -125,6 +133,30 @@ class SyntheticMarket:
 
     def bars(self, ticker: str, start: date | None = None, end: date | None = None) -> pd.DataFrame:
         """Complete daily bars of one ticker with start <= date <= end, oldest first."""
+        import pandas as pd  # noqa: PLC0415 - price_bars, the market's path, needs no pandas
+
+        listing = self._listing(ticker)
+        rows = listing.rows
+        if rows.stop <= rows.start:
+            return empty_bars()
+        index = self._indexes.get(listing.block)
+        if index is None:
+            dates = self._blocks[listing.block][0]
+            index = self._indexes[listing.block] = pd.DatetimeIndex(dates, name="date")
+        bars = self._blocks[listing.block][1]
+        frame = pd.DataFrame({c: bars[k, rows, listing.column] for k, c in enumerate(BAR_COLUMNS)},
+                             index=index[rows], copy=True)  # a copy: callers cannot edit the market
+        return slice_bars(frame, start, end)
+
+    def price_bars(self, ticker: str, start: date | None = None,
+                   end: date | None = None) -> PriceBars:
+        """The bars of ``bars`` as read-only array views (no DataFrame, no pandas)."""
+        listing = self._listing(ticker)
+        dates, bars = self._blocks[listing.block]
+        rows = listing.rows if listing.rows.stop > listing.rows.start else slice(0, 0)
+        return PriceBars(dates[rows], bars[:, rows, listing.column].T).between(start, end)
+
+    def _listing(self, ticker: str) -> _Listing:
         symbol = validate_ticker(ticker)
         listing = self._listings.get(symbol)
         if listing is None:
@@ -133,13 +165,7 @@ class SyntheticMarket:
             raise DataError(f"unknown ticker {symbol!r} in the synthetic market{hint}; "
                             f"pick one of its {len(self._listings)} tickers (stocks, crypto "
                             f"pairs and {BENCHMARK})")
-        dates, bars = self._blocks[listing.block]
-        rows = listing.rows
-        if rows.stop <= rows.start:
-            return empty_bars()
-        frame = pd.DataFrame({c: bars[k, rows, listing.column] for k, c in enumerate(BAR_COLUMNS)},
-                             index=dates[rows], copy=True)  # a copy: callers cannot edit the market
-        return slice_bars(frame, start, end)
+        return listing
 
 
 def _listings(arrays: dict[str, np.ndarray], visible: dict[str, date]) -> dict[str, _Listing]:
@@ -297,7 +323,8 @@ def _trend(rng: np.random.Generator, n_days: int, mean_days: float, n_cols: int,
     level = np.cumsum(np.asarray(_DRIFT[kind])[state], axis=0) / _YEAR
     # Pull the accumulated drift back to its slow average: trends still run for months, but
     # decades of them no longer pile up into absurd prices (a 1e9 dollar BTC).
-    slow = pd.DataFrame(level).ewm(halflife=_TREND_HALFLIFE_DAYS, adjust=False).mean().to_numpy()
+    # (pandas' ewm(halflife=..., adjust=False).mean(), bit for bit, without pandas)
+    slow = ewm_mean(level, halflife_com(_TREND_HALFLIFE_DAYS))
     return np.diff(level - slow, axis=0, prepend=0.0) + _GROWTH[kind] / _YEAR, state
 
 

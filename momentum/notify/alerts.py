@@ -7,24 +7,23 @@ Delivery (email, Slack, log, console), throttling and the dispatcher are in aler
 from __future__ import annotations
 
 import logging
-import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from enum import Enum
 from typing import TYPE_CHECKING
-from urllib.parse import quote, quote_plus, urlsplit
 
-from momentum.core.config import AlertsConfig, StrategyConfig
 from momentum.core.domain import DayResult, Fill, RejectReason, Side, Trade
 from momentum.core.money import ONE, ZERO, to_money
+from momentum.notify.masking import (MASK, MIN_SECRET_CHARS, mask_secrets,  # noqa: F401
+                                     secret_variants)
 
 if TYPE_CHECKING:  # annotations only: an edge never runs the engine
+    from momentum.core.config import AlertsConfig, StrategyConfig
     from momentum.run.engine import EngineState
 
 logger = logging.getLogger(__name__)
-MASK = "***"
 THROTTLE_FILE = "alert_throttle.json"
 
 
@@ -54,46 +53,6 @@ class Alert:
     body: str
     key: str
     day: date
-
-
-# ---------------------------------------------------------------- secrets
-_SECRET_PATTERNS = (
-    re.compile(r"(Authorization['\"]?\s*[:=]\s*['\"]?Token\s+)[^\s'\",}]+", re.IGNORECASE),
-    re.compile(r"(hooks\.slack\.com/services/)[^\s'\"<>)]+", re.IGNORECASE),
-)
-
-
-MIN_SECRET_CHARS = 6  # shorter "secrets" would mask ordinary words, and hide nothing
-
-
-def secret_variants(secrets: Iterable[str]) -> tuple[str, ...]:
-    """Every form a secret takes in a message: raw, stripped, repr-escaped, URL-encoded,
-    lower- and upper-cased, and for a URL its path (HTTP errors quote it without the host)."""
-    found: set[str] = set()
-    for secret in secrets:
-        if not secret or len(secret.strip()) < MIN_SECRET_CHARS:
-            continue
-        forms = {secret, secret.strip(), repr(secret)[1:-1], ascii(secret)[1:-1],
-                 quote(secret, safe=""), quote_plus(secret), quote(secret, safe="/:")}
-        parts = urlsplit(secret.strip())
-        tail = parts.path + (f"?{parts.query}" if parts.query else "")
-        if parts.scheme and parts.netloc and len(tail.strip("/")) >= MIN_SECRET_CHARS:
-            forms.add(tail)
-        forms |= {f.lower() for f in forms} | {f.upper() for f in forms}
-        found |= {f for f in forms if len(f.strip()) >= MIN_SECRET_CHARS}
-    return tuple(sorted(found, key=len, reverse=True))  # longest first: no partial leftovers
-
-
-def mask_secrets(text: str, secrets: Sequence[str]) -> str:
-    """Replace every secret, `Authorization: Token x` and Slack webhook path in `text` by ***.
-
-    `secrets` is what secret_variants() returned, longest first.
-    """
-    for secret in secrets:
-        text = text.replace(secret, MASK)
-    for pattern in _SECRET_PATTERNS:
-        text = pattern.sub(lambda m: m.group(1) + MASK, text)
-    return text
 
 
 DIGEST_MAX_LINES = 400  # Slack cuts long messages; the log keeps every alert in full

@@ -4,15 +4,17 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
 from momentum.core.calendar import is_nyse_session
-from momentum.rules.scanner import ScanResult
-from momentum.run.paper import PaperRunOutcome
+
+if TYPE_CHECKING:  # annotations only: `paper --report` loads no scanner, market or pandas
+    from rich.table import Table
+
+    from momentum.rules.scanner import ScanResult
+    from momentum.run.paper import PaperRunOutcome
 
 
 def make_console(file=None) -> Console:
@@ -25,6 +27,8 @@ def make_console(file=None) -> Console:
 
 def scan_table(result: ScanResult, signals: set[str] | None = None) -> Table:
     """The candidates of a scan as an aligned table (R3)."""
+    from rich.table import Table
+
     table = Table(title=f"Momentum candidates on {result.day}", title_justify="left")
     for name, justify in (("Ticker", "left"), ("Type", "left"), ("Sector", "left"),
                           ("Score", "right"), ("M", "right"), ("RSI14", "right"),
@@ -50,6 +54,8 @@ def scan_counts(result: ScanResult) -> list[str]:
 
 def summary_table(summary: dict[str, Any]) -> Table:
     """The key figures of a backtest summary (summary.json) as a two-column table."""
+    from rich.table import Table
+
     table = Table(title="Backtest summary", title_justify="left", show_header=False)
     table.add_column("metric")
     table.add_column("value", justify="right")
@@ -96,6 +102,9 @@ def step_progress(total: int, label: str) -> Iterator[Callable[[str], None]]:
     if not sys.stderr.isatty():
         yield lambda _text: None
         return
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                               TimeRemainingColumn)
+
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeRemainingColumn())
     with Progress(*columns, console=Console(file=sys.stderr), transient=True) as progress:

@@ -5,11 +5,14 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from momentum.core.config import EntryConfig, ExitConfig
 from momentum.core.domain import AssetType, Candidate, EntrySignal, ExitReason, Position
 from momentum.core.money import ONE, to_money
-from momentum.data.market import BarPoint
+
+if TYPE_CHECKING:  # annotations only: importing this module loads no pandas (`paper --report`)
+    from momentum.data.market import BarPoint
 
 
 @dataclass(frozen=True, slots=True)

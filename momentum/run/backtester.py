@@ -6,14 +6,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from momentum.core.calendar import step_days
 from momentum.core.config import StrategyConfig
 from momentum.core.domain import AssetType, DayResult
 from momentum.core.errors import ConfigError
 from momentum.core.money import to_money
-from momentum.data.market import Market
 from momentum.run.engine import EngineState, Rules, run_day
+
+if TYPE_CHECKING:  # annotations only: importing this module loads no pandas
+    from momentum.data.market import Market
 
 logger = logging.getLogger(__name__)
 

@@ -15,18 +15,21 @@ from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from momentum.core.config import StrategyConfig
 from momentum.core.domain import (DayResult, ExitReason, Fill, Halt, Position, Rejection,
                                   RejectReason)
 from momentum.core.errors import StateError
 from momentum.core.money import ZERO, display_money, display_price, to_money
-from momentum.data.market import BarPoint, MarketView
 from momentum.rules.broker import PaperBroker
 from momentum.rules.portfolio import Portfolio
 from momentum.rules.risk import RiskBook, RiskManager
 from momentum.rules.scanner import SCANNED_TYPES, AssetScanner, ScanCache
 from momentum.rules.signals import SignalGenerator
+
+if TYPE_CHECKING:  # annotations only: importing this module loads no pandas (`paper --report`)
+    from momentum.data.market import BarPoint, MarketView
 
 logger = logging.getLogger(__name__)
 DELISTING_STEPS = 5  # R4.6

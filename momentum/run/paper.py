@@ -17,16 +17,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from momentum.core.calendar import completed_through, is_nyse_session, nyse_sessions, step_days
 from momentum.core.config import StrategyConfig
 from momentum.core.domain import AssetType, DayResult
 from momentum.core.errors import ConfigError, DataIncomplete, MomentumError, StateError
 from momentum.core.money import display_money
-from momentum.data.market import Market
 from momentum.run.engine import EngineState, Rules, run_day
 from momentum.run.state import PaperMeta, SavedState, StateStore
+
+if TYPE_CHECKING:  # annotations only: importing this module loads no pandas (`paper --report`)
+    from momentum.data.market import Market
 
 logger = logging.getLogger(__name__)
 DayHook = Callable[[DayResult, EngineState], None]

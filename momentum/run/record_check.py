@@ -16,17 +16,20 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field, replace
 from datetime import date
+from typing import TYPE_CHECKING
 
 from momentum.core.config import StrategyConfig
 from momentum.core.domain import DayResult, ExitReason, Fill, Side
 from momentum.core.money import ONE, to_money
-from momentum.data.market import Market
 from momentum.run.backtester import BacktestResult, run_backtest
 from momentum.run.engine import EngineState
 from momentum.run.kill_switch import replay_halts
 from momentum.run.state import PaperMeta, StateStore
 from momentum.run.validation import (Difference, PaperSnapshot, RunRecord, ValidationReport,
                                      compare)
+
+if TYPE_CHECKING:  # annotations only: importing this module loads no pandas
+    from momentum.data.market import Market
 
 logger = logging.getLogger(__name__)
 OPEN_EXITS = (ExitReason.MOMENTUM_FADE, ExitReason.TIME_EXIT, ExitReason.KILL_SWITCH)

@@ -101,3 +101,77 @@ def test_damaged_cache_entry_is_ignored_and_replaced(tmp_path: Path):
     entry.write_bytes(b"not an array")
     pd.testing.assert_frame_equal(read(path, cache), load_price_file(path), check_exact=True)
     pd.testing.assert_frame_equal(read(path, cache), load_price_file(path), check_exact=True)
+
+
+# ---------------------------------------------------------------- many files at once (Market.load)
+
+def write_many(root: Path, texts: dict[str, str]) -> Path:
+    (root / "stocks").mkdir(parents=True)
+    (root / "meta.csv").write_text("ticker,asset_type,sector,market_cap\n" + "".join(
+        f"{t},stock,Tech,1000000000\n" for t in texts))
+    for ticker, text in texts.items():
+        (root / "stocks" / f"{ticker}.csv").write_text(text, newline="")
+    return root
+
+
+MANY = {"AAA": GOOD, "BBB": GOOD.replace("10.5,1000", "10.25,1000"),
+        "CCC": GOOD.replace("\n", "\r\n"), "DDD": "\ufeff" + GOOD + "\n\n",
+        "EEE": HEADER + "2024-01-02,10,11,9.5,NaN,1000\n",             # defect: not finite
+        "FFF": GOOD.replace("11.75", "12.75"),                          # defect: close > high
+        "GGG": HEADER, "HHH": GOOD[:-1]}                                 # no rows; no final LF
+
+
+@pytest.mark.parametrize("cached", [False, True])
+def test_market_load_reads_many_files_as_the_reference_reader_does(tmp_path: Path, cached: bool):
+    from momentum.data.market import Market  # noqa: PLC0415
+
+    root = write_many(tmp_path / "data", MANY)
+    cache = tmp_path / "cache" if cached else None
+    for _ in range(2):  # the second time from the pack
+        market = Market.load(CsvDirectorySource(root, cache_dir=cache))
+        for ticker in MANY:
+            path = root / "stocks" / f"{ticker}.csv"
+            try:
+                expected = load_price_file(path)
+            except DataError as exc:
+                assert market.skipped[ticker] == str(exc)
+                continue
+            h = market.history(ticker)
+            assert h.close.tolist() == expected["close"].tolist()
+            assert h.volume.tolist() == expected["volume"].tolist()
+            assert h.dates.tolist() == [d.date() for d in expected.index]
+    assert sorted(market.skipped) == ["EEE", "FFF", "GGG"]
+
+
+def test_batch_sees_an_edited_file_with_the_same_size_and_mtime(tmp_path: Path):
+    root = write_many(tmp_path / "data", {"AAA": GOOD, "BBB": GOOD})
+    cache = tmp_path / "cache"
+    paths = {t: root / "stocks" / f"{t}.csv" for t in ("AAA", "BBB")}
+    assert sorted(csv_fast.read_price_batch(paths, cache)) == ["AAA", "BBB"]
+    stat = paths["BBB"].stat()
+    paths["BBB"].write_text(GOOD.replace("11.75", "99.75"))  # close above high, same length
+    os.utime(paths["BBB"], ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert sorted(csv_fast.read_price_batch(paths, cache)) == ["AAA"]  # BBB: read it alone
+    source = CsvDirectorySource(root, cache_dir=cache)
+    source.prefetch(["AAA", "BBB"])
+    with pytest.raises(DataError, match="line 3.*close 99.75 is outside"):
+        source.price_bars("BBB")
+
+
+def test_damaged_pack_is_ignored_and_replaced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    root = write_many(tmp_path / "data", {"AAA": GOOD, "BBB": GOOD})
+    cache = tmp_path / "cache"
+    paths = {t: root / "stocks" / f"{t}.csv" for t in ("AAA", "BBB")}
+    first = csv_fast.read_price_batch(paths, cache)
+    (pack,) = cache.glob("*.pack")
+    pack.write_bytes(pack.read_bytes()[:-8])
+    again = csv_fast.read_price_batch(paths, cache)
+    assert again["AAA"].values.tolist() == first["AAA"].values.tolist()
+
+    def no_parse(batch: object) -> dict:
+        raise AssertionError("parsed although the pack holds every file")
+
+    monkeypatch.setattr(csv_fast, "_parse_batch", no_parse)
+    third = csv_fast.read_price_batch(paths, cache)  # the replaced pack
+    assert third["BBB"].values.tolist() == first["BBB"].values.tolist()
+    assert third["BBB"].dates.tolist() == first["BBB"].dates.tolist()

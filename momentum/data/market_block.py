@@ -1,0 +1,112 @@
+"""Array helpers that build a Market: every asset's bars and indicators in one block, checked at
+once, and the point-in-time (as-of) index over all of them.
+
+``Market.load`` lays the assets end to end in one (9, total bars) float64 block, rows
+``BLOCK_ROWS``; each AssetHistory's arrays and the market's flat scan arrays are views of it,
+so a bar is held once.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from momentum.data.base import BAR_COLUMNS, PriceBars
+from momentum.data.indicators import MIN_SCORE_BARS
+
+# The first five rows are the scan fields of the flat arrays (momentum .. close), side by side.
+BLOCK_ROWS = ("momentum", "adv20_usd", "rsi14", "surge_ratio", "close", "open", "high", "low",
+              "volume")
+CLOSE, VOLUME = BLOCK_ROWS.index("close"), BLOCK_ROWS.index("volume")
+
+
+def bar_block(bars: Sequence[PriceBars]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(dates, block, starts, lengths): the bars end to end, the indicator rows still empty."""
+    lengths = np.array([len(b) for b in bars], dtype=np.intp)
+    starts = np.concatenate(([0], np.cumsum(lengths)[:-1])).astype(np.intp)
+    dates = np.concatenate([b.dates for b in bars]).astype("datetime64[D]")
+    block = np.empty((len(BLOCK_ROWS), len(dates)))
+    for k, column in enumerate(BAR_COLUMNS):  # column by column: sources often hold columns
+        np.concatenate([b.values[:, k] for b in bars], out=block[BLOCK_ROWS.index(column)])
+    return dates, block, starts, lengths
+
+
+def all_bars_usable(dates: np.ndarray, block: np.ndarray, starts: np.ndarray) -> bool:
+    """Market._bars_problem would find nothing in any asset of the block."""
+    bars = block[CLOSE:]  # close, open, high, low, volume
+    if not np.isfinite(bars).all() or not (bars[:4] > 0).all() or not (bars[4] >= 0).all():
+        return False
+    c, o, h, lo = bars[:4]
+    if not ((lo <= np.minimum(o, c)).all() and (h >= np.maximum(o, c)).all()):
+        return False
+    rising = np.diff(dates.view(np.int64)) > 0
+    rising[starts[1:] - 1] = True  # one asset's last bar and the next one's first
+    return bool(rising.all())
+
+
+def has_score(momentum: np.ndarray, offsets: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """IndicatorSet.has_score of every asset end to end (R2.7)."""
+    local = np.arange(len(momentum), dtype=np.intp) - np.repeat(offsets, lengths)
+    return np.isfinite(momentum) & (local >= MIN_SCORE_BARS - 1)
+
+
+def shared_block(ordered: Sequence[Any],
+                 offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """(block, dates) when the histories `ordered` are exactly views of one block in its order
+    (every array the right row and offset of it), else None."""
+    if not ordered:
+        return None
+    block, dates = ordered[0].close.base, ordered[0].dates.base
+    total = int(offsets[-1]) + len(ordered[-1].dates)
+    if (not isinstance(block, np.ndarray) or block.shape != (len(BLOCK_ROWS), total)
+            or not isinstance(dates, np.ndarray) or dates.shape != (total,)
+            or dates.dtype != np.dtype("datetime64[D]")):
+        return None
+    row, item = block.strides[0], block.itemsize
+    base, date_base = block.ctypes.data, dates.ctypes.data
+    for h, lo in zip(ordered, offsets.tolist(), strict=True):
+        ind = h.indicators
+        arrays = (ind.momentum, ind.adv20_usd, ind.rsi14, ind.surge_ratio, h.close, h.open,
+                  h.high, h.low, h.volume)
+        for k, a in enumerate(arrays):
+            if a.base is not block or a.ctypes.data != base + k * row + lo * item:
+                return None
+        if h.dates.base is not dates or h.dates.ctypes.data != date_base + lo * dates.itemsize:
+            return None
+    return block, dates
+
+
+def asof_index(date_arrays: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Union of the assets' bar dates; per date and asset, the index of its last bar dated <= it
+    (-1: none), and whether that bar is dated exactly that day."""
+    if not date_arrays:
+        empty = np.zeros((0, 0), dtype=np.int32)
+        return np.array([], dtype="datetime64[D]"), empty, empty.astype(bool)
+    lengths = np.array([len(d) for d in date_arrays], dtype=np.intp)
+    offsets = np.concatenate(([0], np.cumsum(lengths)[:-1])).astype(np.intp)
+    days = np.concatenate(date_arrays).astype("datetime64[D]")
+    dates, rows = _union_rows(days)
+    # Built asset by date (each asset's bars land close together), then turned date by asset.
+    by_asset = np.full((len(date_arrays), len(dates)), -1, dtype=np.int32)
+    flat = rows + np.repeat(np.arange(len(date_arrays), dtype=np.intp) * len(dates), lengths)
+    by_asset.ravel()[flat] = np.arange(len(days), dtype=np.int32) - np.repeat(offsets, lengths)
+    seen = np.zeros(by_asset.shape, dtype=bool)
+    seen.ravel()[flat] = True
+    # Bar indexes grow with time, so a running maximum carries the last bar forward.
+    np.maximum.accumulate(by_asset, axis=1, out=by_asset)
+    return dates, np.ascontiguousarray(by_asset.T), np.ascontiguousarray(seen.T)
+
+
+def _union_rows(days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The sorted distinct days and the position of each day among them."""
+    numbers = days.view(np.int64)
+    lo, hi = int(numbers.min()), int(numbers.max())
+    if hi - lo > 4 * len(numbers) + 100_000:  # a few dates centuries apart: sort instead
+        dates = np.unique(days)
+        return dates, np.searchsorted(dates, days)
+    present = np.zeros(hi - lo + 1, dtype=bool)
+    present[numbers - lo] = True
+    rank = np.cumsum(present, dtype=np.intp) - 1
+    dates = (np.flatnonzero(present) + lo).astype("datetime64[D]")
+    return dates, rank[numbers - lo]
