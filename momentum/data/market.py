@@ -457,14 +457,13 @@ class MarketView:
             flat = m._flat.offsets[columns] + m._asof[self._row(self.day)][columns]
         else:
             flat = m._flat.offsets[columns] + m._asof[[self._row(d) for d in days], columns]
-        # take(axis=0) gathers whole rows several times faster than values[flat]
-        values = m._flat.values.take(flat, axis=0).tolist()
+        values = m._flat.values[flat].tolist()
         return [(index.assets[c], d, *v) for c, d, v in zip(cols, days, values, strict=True)]
 
     def _take_snapshot(self, asset_type: AssetType) -> ScanSnapshot:
         m = self._market
         cols, flat = self._on_current(asset_type)
-        momentum, adv20_usd, rsi14, surge_ratio, close = m._flat.values.take(flat, axis=0).T
+        momentum, adv20_usd, rsi14, surge_ratio, close = m._flat.values[flat].T
         return ScanSnapshot(
             asset_type=asset_type, bar_date=self._current[asset_type],
             columns=cols, assets=m._assets[cols], tickers=m._ticker_array[cols],
