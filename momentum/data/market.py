@@ -12,6 +12,7 @@ import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -23,6 +24,7 @@ from momentum.data.base import MarketDataSource, PriceBars, price_bars_of
 from momentum.data.indicators import IndicatorSet, compute_indicators, indicator_block
 from momentum.data.market_block import (CLOSE, VOLUME, all_bars_usable, asof_index, bar_block,
                                         has_score, shared_block)
+from momentum.data.step_index import StepIndex
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -108,7 +110,7 @@ class ScanSnapshot:
 
     asset_type: AssetType
     bar_date: date
-    columns: np.ndarray     # market column of each asset (see MarketView.column_mask)
+    columns: np.ndarray     # market column of each asset (see MarketView.columns_of)
     assets: np.ndarray      # Asset objects
     tickers: np.ndarray     # str
     market_cap: np.ndarray  # float, NaN when unknown
@@ -151,7 +153,6 @@ class Market:
         self._assets = np.empty(len(ordered), dtype=object)
         self._assets[:] = [h.asset for h in ordered]
         self._ticker_array = np.array(self.tickers, dtype=str)
-        self._masks: dict[tuple[str, ...], np.ndarray] = {}
         self._caps = np.array([np.nan if h.asset.market_cap is None else h.asset.market_cap
                                for h in ordered], dtype=np.float64)
 
@@ -220,18 +221,10 @@ class Market:
         """A view that sees only bars dated <= day (R1.2)."""
         return MarketView(self, day)
 
-    def column_mask(self, tickers: tuple[str, ...]) -> np.ndarray:
-        """A boolean per column, True for the given tickers; the last few asked are kept, since
-        the days between two full scans ask for the same stored candidates (R3.5)."""
-        mask = self._masks.get(tickers)
-        if mask is None:
-            if len(self._masks) >= 8:
-                self._masks.pop(next(iter(self._masks)))
-            mask = np.zeros(len(self.tickers), dtype=bool)
-            mask[[self._column[t] for t in tickers if t in self._column]] = True
-            mask.flags.writeable = False
-            self._masks[tickers] = mask
-        return mask
+    @cached_property
+    def step_index(self) -> StepIndex:
+        """Day-independent lookups of the daily step, built on first use (data/step_index.py)."""
+        return StepIndex(self)
 
     def _row(self, day: date) -> int:
         return bisect.bisect_right(self._ordinals, day.toordinal()) - 1
@@ -296,6 +289,9 @@ def _to_date(d: np.datetime64) -> date:
     return d.astype("datetime64[D]").item()
 
 
+_MOMENTUM = _FIELDS.index("momentum")  # the column of M in _FlatArrays.values
+
+
 class MarketView:
     """The market as it was known at the end of `day`: nothing dated later is reachable."""
 
@@ -306,16 +302,13 @@ class MarketView:
         self._rows: dict[date, int] = {}
         self._on_day: dict[AssetType, tuple[np.ndarray, np.ndarray]] = {}
         self._snapshots: dict[AssetType, ScanSnapshot] = {}
-        self._current = {t: self._current_date(t) for t in AssetType}
-
-    def _current_date(self, asset_type: AssetType) -> date:
-        """The bar date this class is decided on: `day`, or yesterday while today's UTC crypto bar
-        is still forming at the source (a 16:05 ET run sees yesterday's crypto bar)."""
-        cut = self._market.complete_through.get(asset_type)
-        forming = cut is not None and cut == self.day - timedelta(days=1)
-        if asset_type is AssetType.CRYPTO and forming:
-            return cut
-        return self.day
+        # The bar date each class is decided on: `day`, or yesterday for crypto while today's UTC
+        # bar is still forming at the source (a 16:05 ET run sees yesterday's crypto bar).
+        self._current = dict.fromkeys(AssetType, day)
+        cut = market.complete_through.get(AssetType.CRYPTO)
+        self._one_day = cut is None or cut != day - timedelta(days=1)  # always in a backtest
+        if not self._one_day:
+            self._current[AssetType.CRYPTO] = cut
 
     def history(self, ticker: str) -> AssetHistory:
         """The asset's bars and indicators up to its class's current date (never later: R1.2)."""
@@ -346,7 +339,7 @@ class MarketView:
     def _index_at(self, ticker: str, day: date) -> int:
         """Index of the asset's last bar dated <= min(day, view day), or -1."""
         row = self._row(min(day, self.day))
-        return -1 if row < 0 else int(self._market._asof[row, self._market._column[ticker]])
+        return -1 if row < 0 else self._market._asof.item(row, self._market._column[ticker])
 
     def _row(self, day: date) -> int:
         row = self._rows.get(day)
@@ -359,7 +352,7 @@ class MarketView:
         if ticker not in self._market.histories:
             return None
         i = self._index_at(ticker, self.day)
-        return None if i < 0 else _point(self._market.histories[ticker], i)
+        return None if i < 0 else self._point(ticker, i)
 
     def bar_on(self, ticker: str, day: date) -> BarPoint | None:
         """The asset's bar dated exactly `day` (<= the view's day), or None."""
@@ -367,7 +360,7 @@ class MarketView:
             return None
         i = self._index_at(ticker, day)
         h = self._market.histories[ticker]
-        return _point(h, i) if i >= 0 and _to_date(h.dates[i]) == day else None
+        return self._point(ticker, i) if i >= 0 and h.dates.item(i) == day else None
 
     def bars_after(self, ticker: str, after: date | None) -> Iterator[BarPoint]:
         """The asset's bars dated after `after` up to its class's current date, oldest first."""
@@ -377,7 +370,13 @@ class MarketView:
         hi = self._index_at(ticker, self._current[h.asset.asset_type])
         lo = -1 if after is None else self._index_at(ticker, after)
         for i in range(lo + 1, hi + 1):
-            yield _point(h, i)
+            yield self._point(ticker, i)
+
+    def _point(self, ticker: str, i: int) -> BarPoint:
+        h = self._market.histories[ticker]
+        # positional: day, open, high, low, close, rsi14 (a bar of every held asset, each step)
+        return BarPoint(h.dates.item(i), h.open.item(i), h.high.item(i), h.low.item(i),
+                        h.close.item(i), h.indicators.rsi14.item(i))
 
     def bar_count(self, ticker: str) -> int:
         """How many bars of the asset are dated <= the view's day."""
@@ -397,43 +396,73 @@ class MarketView:
         row = self._row(day)
         if row < 0 or not len(cols) or m._ordinals[row] != day.toordinal():
             return cols[:0], cols[:0]
-        cols = cols[m._exact[row, cols]]
-        return cols, m._flat.offsets[cols] + m._asof[row, cols]
+        cols = cols[m._exact[row][cols]]
+        return cols, m._flat.offsets[cols] + m._asof[row][cols]
 
     def listed_count(self, asset_type: AssetType) -> int:
         """How many assets of the class have any bar up to its current date."""
-        row = self._row(self._current[asset_type])
-        cols = self._market._type_columns[asset_type]
-        return 0 if row < 0 else int((self._market._asof[row, cols] >= 0).sum())
-
-    def column_mask(self, tickers: Iterable[str]) -> np.ndarray:
-        """A boolean per market column, True for the given tickers (fast membership tests)."""
-        return self._market.column_mask(tuple(tickers)).copy()
+        firsts = self._market.step_index.first_ordinals[asset_type]
+        return bisect.bisect_right(firsts, min(self._current[asset_type], self.day).toordinal())
 
     def type_has_bar(self, asset_type: AssetType) -> bool:
         """True when some asset of this class has a bar on the class's current date."""
         return len(self._on_current(asset_type)[0]) > 0
 
-    def snapshot(self, asset_type: AssetType, among: np.ndarray | None = None) -> ScanSnapshot:
-        """Indicators of every asset of the class with a bar on its current date (R3.0).
-
-        `among` (a column_mask) keeps only those assets: a rescore day needs only the stored
-        candidates (R3.5), and gathering a tenth of the universe costs a tenth.
-        """
-        if among is not None:
-            return self._take_snapshot(asset_type, among)
+    def snapshot(self, asset_type: AssetType) -> ScanSnapshot:
+        """Indicators of every asset of the class with a bar on its current date (R3.0)."""
         snap = self._snapshots.get(asset_type)
         if snap is None:
             snap = self._snapshots[asset_type] = self._take_snapshot(asset_type)
         return snap
 
-    def _take_snapshot(self, asset_type: AssetType,
-                       among: np.ndarray | None = None) -> ScanSnapshot:
+    # ------------------------------------------------ by market column (the rescore days, R3.5)
+    def columns_by_type(self, tickers: tuple[str, ...]) -> dict[AssetType, np.ndarray]:
+        """The market columns of those tickers the market has, ascending, per asset class."""
+        return self._market.step_index.columns_by_type(tickers)
+
+    def columns_of(self, tickers: Iterable[str]) -> list[int]:
+        """The market columns of those tickers the market has."""
+        return self._market.step_index.columns(tickers)
+
+    @property
+    def ticker_rank(self) -> np.ndarray:
+        """Per market column, the position of its ticker in ascending ticker order."""
+        return self._market.step_index.ticker_rank
+
+    def column_tickers(self, columns: np.ndarray) -> np.ndarray:
+        return self._market._ticker_array[columns]
+
+    def scorable_momentum(self, asset_type: AssetType,
+                          columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Of the class's `columns`, those with a bar on its current date (R3.0) and a score
+        (R2.7), with their M of that bar."""
+        m = self._market
+        day = self._current[asset_type]
+        row = self._row(day)
+        if row < 0 or not len(columns) or m._ordinals[row] != day.toordinal():
+            return columns[:0], np.empty(0)
+        cols = columns[m._exact[row][columns]]
+        flat = m._flat.offsets[cols] + m._asof[row][cols]
+        scored = m._flat.has_score[flat]
+        return cols[scored], m._flat.values[:, _MOMENTUM][flat[scored]]
+
+    def scan_values(self, columns: np.ndarray) -> list[tuple]:
+        """(asset, bar date, momentum, adv20_usd, rsi14, surge_ratio, close) of each column on its
+        class's current date; each must have a bar that day (see scorable_momentum)."""
+        m = self._market
+        index = m.step_index
+        cols = columns.tolist()
+        days = [self._current[index.asset_type[c]] for c in cols]
+        if self._one_day:
+            flat = m._flat.offsets[columns] + m._asof[self._row(self.day)][columns]
+        else:
+            flat = m._flat.offsets[columns] + m._asof[[self._row(d) for d in days], columns]
+        values = m._flat.values[flat].tolist()
+        return [(index.assets[c], d, *v) for c, d, v in zip(cols, days, values, strict=True)]
+
+    def _take_snapshot(self, asset_type: AssetType) -> ScanSnapshot:
         m = self._market
         cols, flat = self._on_current(asset_type)
-        if among is not None:
-            keep = among[cols]
-            cols, flat = cols[keep], flat[keep]
         momentum, adv20_usd, rsi14, surge_ratio, close = m._flat.values[flat].T
         return ScanSnapshot(
             asset_type=asset_type, bar_date=self._current[asset_type],
@@ -441,12 +470,6 @@ class MarketView:
             market_cap=m._caps[cols], momentum=momentum, adv20_usd=adv20_usd, rsi14=rsi14,
             surge_ratio=surge_ratio, close=close, has_score=m._flat.has_score[flat],
         )
-
-
-def _point(h: AssetHistory, i: int) -> BarPoint:
-    return BarPoint(day=_to_date(h.dates[i]), open=float(h.open[i]), high=float(h.high[i]),
-                    low=float(h.low[i]), close=float(h.close[i]),
-                    rsi14=float(h.indicators.rsi14[i]))
 
 
 def last_step_day(market: Market, day: date | None) -> date:

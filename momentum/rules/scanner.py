@@ -59,13 +59,15 @@ def momentum_score(m: np.ndarray | float, ref_sorted: np.ndarray) -> np.ndarray:
     """R3.3: 50 * (2*#{ref < M} + #{ref == M}) / |ref|, so 7 of 10 is exactly 70."""
     import numpy as np
 
-    m = np.atleast_1d(np.asarray(m, dtype=np.float64))
-    n = len(ref_sorted)
+    if type(m) is not np.ndarray or m.ndim != 1 or m.dtype != np.float64:
+        m = np.atleast_1d(np.asarray(m, dtype=np.float64))
+    ref = np.asarray(ref_sorted)
+    n = len(ref)
     if n == 0:
         return np.full(m.shape, np.nan)
-    less = np.searchsorted(ref_sorted, m, side="left")
-    equal = np.searchsorted(ref_sorted, m, side="right") - less
-    return 50.0 * (2 * less + equal) / n
+    less = ref.searchsorted(m, side="left")
+    less_or_equal = ref.searchsorted(m, side="right")
+    return 50.0 * (less + less_or_equal) / n  # 2*less + equal, in whole numbers: exact
 
 
 def is_full_scan_day(day: date, cache: ScanCache | None, rescan_interval_days: int) -> bool:
@@ -75,16 +77,20 @@ def is_full_scan_day(day: date, cache: ScanCache | None, rescan_interval_days: i
 
 def eligible_mask(snap: ScanSnapshot, cfg: ScannerConfig) -> tuple[np.ndarray, Counter[str]]:
     """R3.1/R3.2: which assets of the snapshot are eligible, and why the others are not."""
+    import numpy as np
+
     why: Counter[str] = Counter()
     scored = snap.has_score
-    why["short history (R2.7)"] += int((~scored).sum())
+    n_scored = int(np.count_nonzero(scored))
+    why["short history (R2.7)"] += len(scored) - n_scored
     if snap.asset_type is AssetType.CRYPTO:
         return _top_crypto(snap, scored, cfg.crypto_top_n, why), why
-    cap_ok = snap.market_cap >= cfg.stock_min_market_cap          # unknown (NaN) cap fails
-    adv_ok = snap.adv20_usd >= cfg.stock_min_volume
-    why["market cap below minimum or unknown"] += int((scored & ~cap_ok).sum())
-    why["ADV20 below minimum"] += int((scored & cap_ok & ~adv_ok).sum())
-    return scored & cap_ok & adv_ok, why
+    cap_ok = scored & (snap.market_cap >= cfg.stock_min_market_cap)  # unknown (NaN) cap fails
+    eligible = cap_ok & (snap.adv20_usd >= cfg.stock_min_volume)
+    n_cap_ok = int(np.count_nonzero(cap_ok))
+    why["market cap below minimum or unknown"] += n_scored - n_cap_ok
+    why["ADV20 below minimum"] += n_cap_ok - int(np.count_nonzero(eligible))
+    return eligible, why
 
 
 def _top_crypto(snap: ScanSnapshot, scored: np.ndarray, top_n: int,
@@ -102,10 +108,10 @@ def _top_crypto(snap: ScanSnapshot, scored: np.ndarray, top_n: int,
 
 @dataclass(frozen=True, slots=True)
 class _Passed:
-    """The assets of one class at or above the threshold: snapshot rows and their scores."""
+    """The assets of one class at or above the threshold: market columns and their scores."""
 
-    snap: ScanSnapshot
-    rows: np.ndarray
+    asset_type: AssetType
+    columns: np.ndarray
     scores: np.ndarray
 
 
@@ -138,12 +144,14 @@ class AssetScanner:
             assert cache is not None
             groups, eligible, why, new_cache = self._rescore(view, cache)
             logger.debug("cache hit on %s (full scan %s)", view.day, cache.full_scan_date)
-        tickers, scores, pick = _ranked(groups)
-        held = np.isin(tickers, list(exclude)) if exclude else np.zeros(len(tickers), bool)
-        chosen = pick(np.flatnonzero(~held)[:self.cfg.max_candidates])
-        why["already held or ordered"] += int(held.sum())
-        return ScanResult(day=view.day, full_scan=full, candidates=tuple(chosen),
-                          passed_tickers=tickers, passed_scores=scores,
+        columns, scores = _ranked(groups, view.ticker_rank)
+        ranked = columns.tolist()
+        held = set(view.columns_of(exclude)).intersection(ranked) if exclude else set()
+        chosen = np.asarray(_first_free(ranked, held, self.cfg.max_candidates), dtype=np.intp)
+        why["already held or ordered"] += len(held)
+        return ScanResult(day=view.day, full_scan=full,
+                          candidates=_candidates(view, columns[chosen], scores[chosen].tolist()),
+                          passed_tickers=view.column_tickers(columns), passed_scores=scores,
                           eligible=eligible, filtered=dict(why), cache=new_cache)
 
     def _full_scan(self, view: MarketView):
@@ -159,67 +167,70 @@ class AssetScanner:
             why["no bar on the day (R3.0)"] += view.listed_count(asset_type) - len(snap.assets)
             mask, reasons = eligible_mask(snap, self.cfg)
             why.update(reasons)
-            ref = np.sort(snap.momentum[mask])
+            momentum = snap.momentum[mask]
+            order = np.argsort(momentum)
+            ref = momentum[order]
             refs[asset_type], arrays[asset_type] = tuple(ref.tolist()), ref
-            eligible[asset_type] = int(mask.sum())
-            groups.append(self._above_threshold(snap, mask, ref, why))
-        stored = sorted(t for g in groups for t in g.snap.tickers[g.rows].tolist())
-        cache = ScanCache(full_scan_date=view.day, candidates=tuple(stored), refs=refs)
+            eligible[asset_type] = len(ref)
+            # every eligible asset is scored against the ref of them all, in ref order: sorted
+            # keys make the two binary searches of R3.3 several times faster
+            groups.append(self._above_threshold(asset_type, snap.columns[mask][order], ref, ref,
+                                                why))
+        stored = np.concatenate([g.columns for g in groups])
+        stored = stored[np.argsort(view.ticker_rank[stored])]  # by ticker
+        cache = ScanCache(full_scan_date=view.day,
+                          candidates=tuple(view.column_tickers(stored).tolist()), refs=refs)
         self._refs = (cache, arrays)
         return groups, eligible, why, cache
 
     def _rescore(self, view: MarketView, cache: ScanCache):
-        stored = view.column_mask(cache.candidates)
+        stored = view.columns_by_type(cache.candidates)
         refs = self._ref_arrays(cache)
         groups: list[_Passed] = []
         why: Counter[str] = Counter()
         for asset_type in SCANNED_TYPES:
-            snap = view.snapshot(asset_type, among=stored)
-            mask = snap.has_score
-            ref = refs[asset_type]
-            groups.append(self._above_threshold(snap, mask, ref, why))
+            columns, momentum = view.scorable_momentum(asset_type, stored[asset_type])
+            groups.append(self._above_threshold(asset_type, columns, momentum,
+                                                refs[asset_type], why))
         eligible = {t: len(cache.refs.get(t, ())) for t in SCANNED_TYPES}
         return groups, eligible, why, cache
 
-    def _above_threshold(self, snap: ScanSnapshot, mask: np.ndarray, ref: np.ndarray,
-                         why: Counter[str]) -> _Passed:
+    def _above_threshold(self, asset_type: AssetType, columns: np.ndarray, momentum: np.ndarray,
+                         ref: np.ndarray, why: Counter[str]) -> _Passed:
+        """Score the scorable assets of a class against `ref`; keep those >= the threshold."""
         import numpy as np
 
-        idx = np.flatnonzero(mask)
-        if not len(idx) or not len(ref):
-            return _Passed(snap, idx[:0], np.array([]))
-        scores = momentum_score(snap.momentum[idx], ref)
+        if not len(columns) or not len(ref):
+            return _Passed(asset_type, columns[:0], np.empty(0))
+        scores = momentum_score(momentum, ref)
         keep = scores >= self.cfg.momentum_threshold
-        why["score below threshold"] += int((~keep).sum())
-        return _Passed(snap, idx[keep], scores[keep])
+        kept = int(np.count_nonzero(keep))
+        why["score below threshold"] += len(keep) - kept
+        if kept == len(keep):
+            return _Passed(asset_type, columns, scores)
+        return _Passed(asset_type, columns[keep], scores[keep])
 
 
-def _ranked(groups: list[_Passed]):
-    """Passed assets of every class by score descending, ticker ascending (R3.6).
-
-    Returns (tickers, scores, pick) where pick(ranks) builds the Candidates of those ranks: only
-    the few that are kept are ever built.
-    """
+def _ranked(groups: list[_Passed], ticker_rank: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Passed assets of every class by score descending, ticker ascending (R3.6): their market
+    columns and scores."""
     import numpy as np
 
-    tickers = np.concatenate([g.snap.tickers[g.rows] for g in groups])
+    columns = np.concatenate([g.columns for g in groups])
     scores = np.concatenate([g.scores for g in groups])
-    owner = np.concatenate([np.full(len(g.rows), i, dtype=np.intp) for i, g in enumerate(groups)])
-    within = np.concatenate([np.arange(len(g.rows), dtype=np.intp) for g in groups])
-    order = np.lexsort((tickers, -scores))
-    tickers, scores, owner, within = tickers[order], scores[order], owner[order], within[order]
+    order = np.lexsort((ticker_rank[columns], -scores))
+    return columns[order], scores[order]
 
-    def pick(ranks: np.ndarray) -> list[Candidate]:
-        out: list[Candidate] = [None] * len(ranks)  # type: ignore[list-item]
-        for i, g in enumerate(groups):
-            sel = np.flatnonzero(owner[ranks] == i)
-            rows = g.rows[within[ranks[sel]]]
-            for pos, c in zip(sel.tolist(), _candidates(g.snap, rows, scores[ranks[sel]]),
-                              strict=True):
-                out[pos] = c
-        return out
 
-    return tickers, scores, pick
+def _first_free(ranked: list[int], held: set[int], limit: int) -> list[int]:
+    """R3.6: the ranks of the first `limit` assets that are not held or ordered."""
+    chosen: list[int] = []
+    for rank, column in enumerate(ranked):
+        if len(chosen) >= limit:
+            break
+        if column not in held:
+            chosen.append(rank)
+    return chosen
 
 
 def held_scores(view: MarketView, cache: ScanCache | None,
@@ -239,12 +250,11 @@ def held_scores(view: MarketView, cache: ScanCache | None,
     return out
 
 
-def _candidates(snap: ScanSnapshot, rows: np.ndarray, scores: np.ndarray) -> list[Candidate]:
-    # One gather per field for all the rows: a candidate is built from plain Python floats.
-    fields = zip(snap.assets[rows].tolist(), scores.tolist(), snap.momentum[rows].tolist(),
-                 snap.rsi14[rows].tolist(), snap.adv20_usd[rows].tolist(),
-                 snap.surge_ratio[rows].tolist(), snap.close[rows].tolist(), strict=True)
-    return [Candidate(ticker=a.ticker, asset_type=a.asset_type, sector=a.sector, score=score,
-                      momentum=m, rsi14=rsi, adv20_usd=adv, surge_ratio=surge, close=close,
-                      bar_date=snap.bar_date)
-            for a, score, m, rsi, adv, surge, close in fields]
+def _candidates(view: MarketView, columns: np.ndarray,
+                scores: list[float]) -> tuple[Candidate, ...]:
+    """The Candidates of the chosen columns, in rank order: only the few kept are ever built."""
+    # positional (field order of Candidate): keywords cost twice as much, 15 times a day
+    return tuple(Candidate(a.ticker, a.asset_type, a.sector, score, m, rsi, adv, surge, close,
+                           bar_date)
+                 for score, (a, bar_date, m, adv, rsi, surge, close)
+                 in zip(scores, view.scan_values(columns), strict=True))

@@ -65,12 +65,26 @@ def check_exit(pos: Position, bar: BarPoint, cfg: ExitConfig) -> ExitCheck | Non
 
 def update_trailing(pos: Position, bar: BarPoint, cfg: ExitConfig) -> Position:
     """R4.3/R4.4: raise the highest high with bar B; activate or ratchet the trailing stop."""
-    high = max(pos.highest_high, to_money(bar.high))
-    trail = pos.trailing_stop
-    if high >= pos.entry_price * (ONE + to_money(cfg.trailing_stop_activation)):
-        candidate = high * (ONE - to_money(cfg.trailing_stop_distance))
-        trail = candidate if trail is None else max(trail, candidate)  # only ever moves up
+    high, trail = trailing_after(pos, to_money(bar.high), *trail_factors(cfg))
     return replace(pos, highest_high=high, trailing_stop=trail)
+
+
+def trail_factors(cfg: ExitConfig) -> tuple[Decimal, Decimal]:
+    """(1 + trailing_stop_activation, 1 - trailing_stop_distance) as exact Decimals (R4.3)."""
+    return (ONE + to_money(cfg.trailing_stop_activation),
+            ONE - to_money(cfg.trailing_stop_distance))
+
+
+def trailing_after(pos: Position, bar_high: Decimal, activation: Decimal,
+                   keep: Decimal) -> tuple[Decimal, Decimal | None]:
+    """R4.3: the highest high and the trailing stop after a bar with this high; the trail is
+    active once the high reaches F * activation, at high * keep, and never moves down."""
+    high = max(pos.highest_high, bar_high)
+    trail = pos.trailing_stop
+    if high >= pos.entry_price * activation:
+        candidate = high * keep
+        trail = candidate if trail is None else max(trail, candidate)  # only ever moves up
+    return high, trail
 
 
 class SignalGenerator:
@@ -79,6 +93,7 @@ class SignalGenerator:
     def __init__(self, entry: EntryConfig, exit: ExitConfig) -> None:
         self.entry = entry
         self.exit = exit
+        self._trail_factors = trail_factors(exit)
 
     def entry_signals(self, candidates: Iterable[Candidate]) -> list[EntrySignal]:
         """Entry signals among the candidates, in strength order (score desc, ticker asc)."""
@@ -93,3 +108,7 @@ class SignalGenerator:
 
     def update_trailing(self, pos: Position, bar: BarPoint) -> Position:
         return update_trailing(pos, bar, self.exit)
+
+    def trailing_after(self, pos: Position, bar: BarPoint) -> tuple[Decimal, Decimal | None]:
+        """(highest high, trailing stop) of the position after bar B (R4.3)."""
+        return trailing_after(pos, to_money(bar.high), *self._trail_factors)

@@ -432,3 +432,24 @@ def test_same_day_cannot_run_twice():
     run(state, market, DAYS[1:2])
     with pytest.raises(Exception, match="not after the last step"):
         run(state, market, DAYS[1:2])
+
+
+def test_after_bar_equals_a_replace_of_exactly_the_bar_fields():
+    # after_bar builds the next Position positionally (it runs on every bar of every held
+    # position); it must equal dataclasses.replace of only the fields a bar changes, whatever
+    # the other fields hold, so a field added to Position or reordered cannot slip through.
+    from dataclasses import fields, replace
+
+    from momentum.data.market import BarPoint
+    from momentum.run.engine import after_bar
+    pos = Position(ticker="BTCUSD", asset_type=AssetType.CRYPTO, sector="Crypto",
+                   entry_date=MON - timedelta(days=3), entry_price=D("1.5"), quantity=D("2.25"),
+                   entry_commission=D("0.01"), stop_price=D("1.3"), target_price=D("1.9"),
+                   highest_high=D("1.6"), trailing_stop=D("1.4"), last_close=D("1.55"),
+                   last_bar_date=MON, entry_score=91.5, pending_exit=None, missed_steps=3)
+    assert len({getattr(pos, f.name) for f in fields(pos)}) == len(fields(pos))  # all distinct
+    bar = BarPoint(day=DAYS[1], open=1.6, high=1.8, low=1.5, close=1.75, rsi14=55.0)
+    got = after_bar(pos, bar, ExitReason.TIME_EXIT, D("1.8"), D("1.65"))
+    assert got == replace(pos, pending_exit=ExitReason.TIME_EXIT, highest_high=D("1.8"),
+                          trailing_stop=D("1.65"), last_close=D("1.75"), last_bar_date=DAYS[1],
+                          missed_steps=0)

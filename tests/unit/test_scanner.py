@@ -214,3 +214,29 @@ def test_cache_hit_class_missing_from_the_stored_refs_scores_nothing():
     assert hit.eligible == {AssetType.STOCK: 2, AssetType.CRYPTO: 0}
     # YUSD is not scored at all (no ref), so it is not counted as below the threshold either
     assert hit.filtered == {"score below threshold": 0, "already held or ordered": 0}
+
+
+def test_cache_hit_day_is_identical_when_bars_or_assets_appear_after_it():
+    # The rescore path reads the stored set through lookups built once per Market (columns,
+    # classes, first bars): bars appended after D, a stored asset altered after D, or an asset
+    # listed only after D cannot change D's candidates, counts or cache (R1.2, R3.5).
+    full_scan, hit_day = DAYS[150], DAYS[151]
+    base = {stock(f"S{i:02d}", sector=f"Sector{i % 3}"): trend_frame(
+        DAYS[:152], 50, 0.0005 * i - 0.001, volume=1e6, seed=i) for i in range(10)}
+    later = {a: trend_frame(DAYS, 50, 0.0005 * i - 0.001, volume=1e6, seed=i)
+             for i, a in enumerate(base)}
+    for frame in later.values():
+        after = frame.index > str(hit_day)
+        frame.loc[after, ["open", "high", "low", "close"]] *= 3.0
+    later[stock("LATE")] = trend_frame(DAYS[160:], 50, 0.01, volume=1e6, seed=30)
+    later[crypto("NEWUSD")] = trend_frame(every_day(DAYS[155], 40), 10, 0.01, seed=31)
+    results = []
+    for items in (base, later):
+        market = make_market(items)
+        scanner = AssetScanner(cfg(momentum_threshold=50))
+        first = scanner.run_daily_scan(market.until(full_scan), None)
+        hit = scanner.run_daily_scan(market.until(hit_day), first.cache, exclude={"S09"})
+        assert not hit.full_scan and hit.candidates
+        results.append((first.candidates, first.filtered, first.cache, hit.candidates,
+                        hit.filtered, hit.eligible, hit.passed))
+    assert results[0] == results[1]
