@@ -8,12 +8,15 @@ from pathlib import Path
 
 import exchange_calendars as xcals
 import pandas as pd
+import pytest
 
 from momentum.core import calendar, nyse_closures
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
+# exchange_calendars still calls a pandas API that pandas 3 deprecates; the warning is theirs.
+@pytest.mark.filterwarnings("ignore:Series.values")
 def test_table_sessions_equal_exchange_calendars_xnys_sessions():
     cal = xcals.get_calendar("XNYS", start=nyse_closures.FIRST.isoformat(),
                              end=nyse_closures.LAST.isoformat())
