@@ -8,8 +8,6 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from rich.console import Console
 
-from momentum.core.calendar import is_nyse_session
-
 if TYPE_CHECKING:  # annotations only: `paper --report` loads no scanner, market or pandas
     from rich.table import Table
 
@@ -116,6 +114,8 @@ def paper_run_lines(outcome: PaperRunOutcome, report_dir: str) -> list[str]:
     """What a `paper --run` tells the terminal: one line per session, then a summary."""
     if outcome.first_session is not None:
         first = outcome.first_session
+        from momentum.core.calendar import is_nyse_session
+
         close = "4:00 PM ET" if is_nyse_session(first) else "midnight UTC"
         return [f"Nothing to run yet: the portfolio's first session is {first}; it closes at "
                 f"{close}. Run `python main.py paper --run` after it has closed "
