@@ -1,4 +1,4 @@
-"""safe_yaml parses with libyaml when it can: the data and the refusals stay the pure-Python ones."""
+"""safe_yaml uses libyaml when it can: the data and the refusals stay the pure-Python ones."""
 from __future__ import annotations
 
 from pathlib import Path
