@@ -57,8 +57,8 @@ _LAZY_FROM = {
     "momentum.notify.delivery": "AlertDispatcher dispatcher_from_config",
     "momentum.reports.analysis_view": "run_analysis_command",
     "momentum.reports.backtest": "write_backtest_outputs write_trade_files",
-    "momentum.reports.console": ("make_console paper_run_lines scan_counts scan_table "
-                                 "step_progress summary_table"),
+    "momentum.reports.console": ("make_console paper_run_lines print_text scan_counts "
+                                 "scan_table step_progress summary_table"),
     "momentum.reports.daily": "render_daily_report write_daily_report",
     "momentum.reports.dashboard.feed": "write_day_feed",
     "momentum.reports.summary": "day_summary",
@@ -736,7 +736,7 @@ def cmd_analyze_trade(args: argparse.Namespace) -> int:
 
 
 def cmd_paper(args: argparse.Namespace) -> int:
-    from momentum.reports.console import make_console, paper_run_lines
+    from momentum.reports.console import paper_run_lines, print_text
     from momentum.reports.daily import render_daily_report
 
     for flag, allowed in (("capital", args.init), ("force", args.init),
@@ -747,38 +747,37 @@ def cmd_paper(args: argparse.Namespace) -> int:
             raise ConfigError(f"--{flag.replace('_', '-')} does not apply here; see "
                               f"`python main.py paper --help`")
     strategy = make_strategy(args, "paper")
-    console = make_console()
     if args.init:
         meta = strategy.paper_init(args.capital, args.date, args.force)
-        console.print(f"Paper portfolio created in {strategy.state_dir}/ with "
-                      f"${strategy.state.portfolio.cash:,.2f}; first session {meta.start_date} "
-                      f"or the next one. Run `python main.py paper --run` after each close.")
+        print_text(f"Paper portfolio created in {strategy.state_dir}/ with "
+                   f"${strategy.state.portfolio.cash:,.2f}; first session {meta.start_date} "
+                   f"or the next one. Run `python main.py paper --run` after each close.")
         return ExitCode.OK
     if args.export:
         paths = strategy.paper_export(Path(args.export))
-        console.print("Wrote " + ", ".join(str(p) for p in paths))
+        print_text("Wrote " + ", ".join(str(p) for p in paths))
         return ExitCode.OK
     if args.halt or args.resume:
-        console.print(_halt_text(strategy, args))
+        print_text(_halt_text(strategy, args))
         return ExitCode.OK
     if args.report:
         saved = strategy.paper.load()
         strategy.state, strategy.meta = saved.engine, saved.meta
         day = saved.engine.last_step or saved.meta.start_date
-        console.print(render_daily_report(day, saved.engine, strategy.config,
-                                          strategy.clock.now(), color=sys.stdout.isatty()))
+        print_text(render_daily_report(day, saved.engine, strategy.config,
+                                       strategy.clock.now(), color=sys.stdout.isatty()))
         return ExitCode.OK
     strategy.show_reports = args.verbose  # else one line per day; the log file has the detail
     outcome = strategy.paper_trading_mode(args.date, args.from_snapshot, args.allow_partial)
     for line in paper_run_lines(outcome, strategy.report_dir):
-        console.print(line, soft_wrap=True)  # one line per day, never wrapped
+        print_text(line, soft_wrap=True)  # one line per day, never wrapped
     if outcome.days and not args.verbose and sys.stdout.isatty():
-        console.print(render_daily_report(outcome.days[-1].day, strategy.state, strategy.config,
-                                          strategy.clock.now(), color=True))
+        print_text(render_daily_report(outcome.days[-1].day, strategy.state, strategy.config,
+                                       strategy.clock.now(), color=True))
     if outcome.state is not None and outcome.state.halt is not None:
         halt = outcome.state.halt
-        console.print(f"Trading is HALTED (kill switch, since {halt.halted_at}: {halt.reason}): no "
-                      f"new entries; `python main.py paper --resume` lifts it.")
+        print_text(f"Trading is HALTED (kill switch, since {halt.halted_at}: {halt.reason}): no "
+                   f"new entries; `python main.py paper --resume` lifts it.")
     strategy.report_requests()
     return ExitCode.OK
 

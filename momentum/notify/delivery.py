@@ -9,14 +9,11 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import smtplib
-import ssl
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from email.message import EmailMessage
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TextIO
 
@@ -28,7 +25,10 @@ from momentum.core.files import write_atomic
 from momentum.notify.alerts import (MASK, Alert, AlertKind, Severity, digest_alert, mask_secrets,
                                     secret_variants)
 
-if TYPE_CHECKING:  # requests is imported by the Slack channel when it sends
+if TYPE_CHECKING:  # requests, smtplib and ssl are imported by the channel when it sends
+    import ssl
+    from email.message import EmailMessage
+
     import requests
 
 logger = logging.getLogger("momentum.notify.alerts")
@@ -75,6 +75,8 @@ class EmailChannel:
 
     def message(self, alert: Alert) -> EmailMessage:
         """A plain-text email: the title as subject, the body and the alert's kind and day."""
+        from email.message import EmailMessage  # only an e-mail delivery pays for it
+
         msg = EmailMessage()
         msg["Subject"] = f"[momentum] {alert.severity.value.upper()}: {alert.title}"
         msg["From"], msg["To"] = self.sender, self.recipient
@@ -84,6 +86,9 @@ class EmailChannel:
 
     def send(self, alert: Alert) -> None:
         """Send one email; smtplib and socket errors propagate to the dispatcher."""
+        import smtplib
+        import ssl
+
         smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout_seconds)
         # Not `with smtp`: its QUIT on a broken session would replace the real error.
         try:

@@ -1,28 +1,63 @@
-"""Terminal presentation: rich tables and progress for main.py (which alone prints them)."""
+"""Terminal presentation: rich tables and progress for main.py (which alone prints them).
+
+rich (~50 ms to import) is loaded when something needs it: `print_text` writes a plain line to a
+pipe or file itself when rich would write the very same bytes (`paper --report`, `paper --run`).
+"""
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Callable
 
-from rich.console import Console
-
-from momentum.core.calendar import is_nyse_session
-
 if TYPE_CHECKING:  # annotations only: `paper --report` loads no scanner, market or pandas
+    from rich.console import Console
     from rich.table import Table
 
     from momentum.rules.scanner import ScanResult
     from momentum.run.paper import PaperRunOutcome
 
 
+PIPE_WIDTH = 140  # the console's width in pipes and files
+# rich's emoji code pattern (rich/_emoji_replace.py) and its codes without a letter in them
+_EMOJI_CODE_RE = re.compile(r"(:(\S*?)(?:(?:\-)(emoji|text))?:)")
+LETTERLESS_EMOJI = frozenset({"100", "1234", "+1", "__1", "-1"})
+_PRINTABLE_ASCII_RE = re.compile(r"[ -~\n]*")
+_LETTER_RE = re.compile(r"[A-Za-z]")
+
+
 def make_console(file=None) -> Console:
     """A console: colour on a terminal only, wide enough for tables in pipes and files."""
+    from rich.console import Console
+
     out = file or sys.stdout
     tty = out.isatty()
-    return Console(file=out, width=None if tty else 140, no_color=not tty, highlight=False,
-                   force_terminal=None if tty else False, soft_wrap=False)
+    return Console(file=out, width=None if tty else PIPE_WIDTH, no_color=not tty,
+                   highlight=False, force_terminal=None if tty else False, soft_wrap=False)
+
+
+def print_text(text: str, *, soft_wrap: bool = False, file=None) -> None:
+    """`make_console(file).print(text, soft_wrap=soft_wrap)`, the same bytes, rich loaded only
+    when they could differ: on a terminal, or for text with markup ('['), an emoji code, a
+    character outside printable ASCII, or (soft_wrap False) a line wider than PIPE_WIDTH."""
+    out = file or sys.stdout
+    if out.isatty() or not _prints_as_is(text, None if soft_wrap else PIPE_WIDTH):
+        make_console(out).print(text, soft_wrap=soft_wrap)
+        return
+    out.write(text + "\n")
+    out.flush()
+
+
+def _prints_as_is(text: str, width: int | None) -> bool:
+    """Whether rich, without colour, would write `text` unchanged (then a newline)."""
+    if "[" in text or not _PRINTABLE_ASCII_RE.fullmatch(text):
+        return False
+    for match in _EMOJI_CODE_RE.finditer(text):
+        name = match.group(2)
+        if _LETTER_RE.search(name) or name.lower() in LETTERLESS_EMOJI:
+            return False
+    return width is None or all(len(line) <= width for line in text.split("\n"))
 
 
 def scan_table(result: ScanResult, signals: set[str] | None = None) -> Table:
@@ -102,6 +137,7 @@ def step_progress(total: int, label: str) -> Iterator[Callable[[str], None]]:
     if not sys.stderr.isatty():
         yield lambda _text: None
         return
+    from rich.console import Console
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                                TimeRemainingColumn)
 
@@ -116,6 +152,8 @@ def paper_run_lines(outcome: PaperRunOutcome, report_dir: str) -> list[str]:
     """What a `paper --run` tells the terminal: one line per session, then a summary."""
     if outcome.first_session is not None:
         first = outcome.first_session
+        from momentum.core.calendar import is_nyse_session
+
         close = "4:00 PM ET" if is_nyse_session(first) else "midnight UTC"
         return [f"Nothing to run yet: the portfolio's first session is {first}; it closes at "
                 f"{close}. Run `python main.py paper --run` after it has closed "
