@@ -18,10 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from yaml.composer import Composer, ComposerError
-from yaml.constructor import SafeConstructor
+from yaml.composer import ComposerError
 from yaml.nodes import MappingNode, SequenceNode
-from yaml.resolver import Resolver
 
 MAX_DEPTH = 32                 # the shipped config nests 3 deep
 MAX_CONFIG_BYTES = 1 << 20     # the shipped config is 5 KB
@@ -55,8 +53,8 @@ class LoaderLimit(ComposerError):
     """A YAML document refused for its shape (an alias to a collection, too deep), not syntax."""
 
 
-class _Capped:
-    """Composer override of both loaders: scalar aliases only, nesting capped."""
+class _CappedLoader(yaml.SafeLoader):
+    """SafeLoader without expansion bombs: scalar aliases only, nesting capped."""
 
     _depth = 0
 
@@ -77,54 +75,13 @@ class _Capped:
             self._depth -= 1
 
 
-class _CappedLoader(_Capped, yaml.SafeLoader):
-    """SafeLoader without expansion bombs: scalar aliases only, nesting capped."""
-
-
-def _fast_loader() -> type | None:
-    """_CappedLoader with libyaml's event parser (~8x faster), or None without libyaml.
-
-    Only the scanning and parsing move to C: composing (with the caps), resolving and
-    constructing stay the same Python code, so a document that parses gives the same data.
-    """
-    try:
-        from yaml._yaml import CParser
-    except ImportError:
-        return None
-
-    class _FastCappedLoader(_Capped, Composer, CParser, SafeConstructor, Resolver):
-        def __init__(self, stream: str) -> None:
-            CParser.__init__(self, stream)
-            Composer.__init__(self)
-            SafeConstructor.__init__(self)
-            Resolver.__init__(self)
-
-    return _FastCappedLoader
-
-
-_FAST_LOADER = _fast_loader()
-
-
-def _load(loader_class: type, text: str) -> Any:
-    loader = loader_class(text)
+def safe_yaml(text: str) -> Any:
+    """Parse YAML with _CappedLoader; yaml.YAMLError (with its mark) on any problem."""
+    loader = _CappedLoader(text)
     try:
         return loader.get_single_data()
     finally:
         loader.dispose()
-
-
-def safe_yaml(text: str) -> Any:
-    """Parse YAML with _CappedLoader; yaml.YAMLError (with its mark) on any problem.
-
-    libyaml parses first when it is installed; on any error the pure-Python loader parses
-    again, so a refused document gets the same message (and mark) with or without libyaml.
-    """
-    if _FAST_LOADER is not None:
-        try:
-            return _load(_FAST_LOADER, text)
-        except yaml.YAMLError:
-            pass
-    return _load(_CappedLoader, text)
 
 
 def safe_json(text: str | bytes) -> Any:
