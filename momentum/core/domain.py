@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from enum import Enum
+from typing import NamedTuple
 
 from momentum.core.errors import TickerError
 
@@ -210,9 +211,12 @@ class Rejection:
     detail: str = ""               # e.g. "gross exposure 0.31 > max 0.25"
 
 
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    """A scanned asset that passed the momentum threshold on a day (R3)."""
+class Candidate(NamedTuple):
+    """A scanned asset that passed the momentum threshold on a day (R3).
+
+    Immutable like the dataclasses here, but a NamedTuple: the scan builds ~15 a day, and a tuple
+    is built at a fraction of the cost of a frozen dataclass (one object.__setattr__ per field).
+    """
 
     ticker: str
     asset_type: AssetType

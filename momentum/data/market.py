@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
@@ -92,9 +92,11 @@ def _histories_in_one_block(
     return histories, {}
 
 
-@dataclass(frozen=True, slots=True)
-class BarPoint:
-    """One bar of a held or ordered asset, with the RSI known at its close."""
+class BarPoint(NamedTuple):
+    """One bar of a held or ordered asset, with the RSI known at its close.
+
+    Immutable; a NamedTuple because one is built per bar of every held asset, each step.
+    """
 
     day: date
     open: float
@@ -146,6 +148,7 @@ class Market:
         # Python ints: a bisect on them beats building a datetime64 for every lookup.
         self._ordinals = (self._dates.astype(np.int64) + _EPOCH_ORDINAL).tolist()
         self._flat = _FlatArrays.build(ordered)
+        self._momentum = self._flat.values[:, _MOMENTUM]  # a view: M of every bar
         self._type_columns = {
             t: np.array([j for j, h in enumerate(ordered) if h.asset.asset_type is t],
                         dtype=np.intp)
@@ -441,10 +444,13 @@ class MarketView:
         row = self._row(day)
         if row < 0 or not len(columns) or m._ordinals[row] != day.toordinal():
             return columns[:0], np.empty(0)
-        cols = columns[m._exact[row][columns]]
-        flat = m._flat.offsets[cols] + m._asof[row][cols]
+        cols = columns[m._exact[row, columns]]
+        flat = m._flat.offsets[cols] + m._asof[row, cols]
         scored = m._flat.has_score[flat]
-        return cols[scored], m._flat.values[:, _MOMENTUM][flat[scored]]
+        if scored.all():  # the usual case: the stored candidates had a score at the full scan
+            return cols, m._momentum[flat]
+        flat = flat[scored]
+        return cols[scored], m._momentum[flat]
 
     def scan_values(self, columns: np.ndarray) -> list[tuple]:
         """(asset, bar date, momentum, adv20_usd, rsi14, surge_ratio, close) of each column on its
@@ -454,7 +460,7 @@ class MarketView:
         cols = columns.tolist()
         days = [self._current[index.asset_type[c]] for c in cols]
         if self._one_day:
-            flat = m._flat.offsets[columns] + m._asof[self._row(self.day)][columns]
+            flat = m._flat.offsets[columns] + m._asof[self._row(self.day), columns]
         else:
             flat = m._flat.offsets[columns] + m._asof[[self._row(d) for d in days], columns]
         values = m._flat.values[flat].tolist()
