@@ -121,6 +121,9 @@ class Market:
         self._ordinals = (self._dates.astype(np.int64) + _EPOCH_ORDINAL).tolist()
         self._flat = _FlatArrays.build(ordered)
         self._momentum = self._flat.values[:, _MOMENTUM]  # a view: M of every bar
+        # Field by field (a view, (len(_FIELDS), bars)): take(flat, axis=1) gathers the bars
+        # of a scan several times faster than fancy rows of the bar-by-bar values.
+        self._by_field = self._flat.values.T
         self._type_columns = {
             t: np.array([j for j, h in enumerate(ordered) if h.asset.asset_type is t],
                         dtype=np.intp)
