@@ -11,7 +11,7 @@ import difflib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -23,11 +23,9 @@ if TYPE_CHECKING:
     from momentum.data.market import AssetHistory, Market
 
 
-class BarPoint(NamedTuple):
-    """One bar of a held or ordered asset, with the RSI known at its close.
-
-    Immutable; a NamedTuple because one is built per bar of every held asset, each step.
-    """
+@dataclass(frozen=True, slots=True)
+class BarPoint:
+    """One bar of a held or ordered asset, with the RSI known at its close."""
 
     day: date
     open: float
