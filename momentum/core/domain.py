@@ -210,9 +210,15 @@ class Rejection:
     detail: str = ""               # e.g. "gross exposure 0.31 > max 0.25"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Candidate:
-    """A scanned asset that passed the momentum threshold on a day (R3)."""
+    """A scanned asset that passed the momentum threshold on a day (R3).
+
+    Frozen like every value here; its __init__ writes the slots directly instead of calling
+    object.__setattr__ per field as a frozen dataclass's does (~1.1 us against ~1.9 us: the
+    scan builds ~15 a day). replace(), asdict(), ==, hash and repr are the dataclass's own;
+    tests/unit/test_candidate.py checks that its parameters are its fields, in order.
+    """
 
     ticker: str
     asset_type: AssetType
@@ -224,6 +230,26 @@ class Candidate:
     surge_ratio: float
     close: float
     bar_date: date
+
+    def __init__(self, ticker: str, asset_type: AssetType, sector: str, score: float,
+                 momentum: float, rsi14: float, adv20_usd: float, surge_ratio: float,
+                 close: float, bar_date: date) -> None:
+        _set_ticker(self, ticker)
+        _set_asset_type(self, asset_type)
+        _set_sector(self, sector)
+        _set_score(self, score)
+        _set_momentum(self, momentum)
+        _set_rsi14(self, rsi14)
+        _set_adv20_usd(self, adv20_usd)
+        _set_surge_ratio(self, surge_ratio)
+        _set_close(self, close)
+        _set_bar_date(self, bar_date)
+
+
+# The slot writers of Candidate (member descriptors): they bypass the frozen __setattr__.
+(_set_ticker, _set_asset_type, _set_sector, _set_score, _set_momentum, _set_rsi14,
+ _set_adv20_usd, _set_surge_ratio, _set_close, _set_bar_date) = (
+    Candidate.__dict__[name].__set__ for name in Candidate.__dataclass_fields__)
 
 
 @dataclass(frozen=True, slots=True)

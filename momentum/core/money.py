@@ -11,18 +11,38 @@ ONE = Decimal(1)
 _FLOOR_EPSILON = Decimal("1e-9")
 
 
+# Decimal of each float price seen: a held asset's bar converts its open, low, high and close,
+# often twice, and the shortest repr (float -> text) is the dearest part of it. Decimals are
+# immutable, so one can be shared; a bounded memo, emptied when full.
+_FROM_FLOAT: dict[float, Decimal] = {}
+_FROM_FLOAT_MAX = 1 << 16
+
+
 def to_money(value: float | int | str | Decimal) -> Decimal:
     """Convert a price or config number to Decimal through its shortest repr.
 
     ``Decimal(repr(101.1))`` is ``101.1``: the value a CSV or API wrote, not the binary neighbour.
     """
+    if type(value) is float:  # the common case first: a bar price
+        found = _FROM_FLOAT.get(value)
+        return found if found is not None else _float_to_money(value)
     if isinstance(value, Decimal):
         return value
     if isinstance(value, float):
-        if not math.isfinite(value):
-            raise ValueError(f"not a finite amount: {value!r}")
-        return Decimal(repr(value))
+        return _float_to_money(value)
     return Decimal(value)
+
+
+def _float_to_money(value: float) -> Decimal:
+    """Decimal(repr(value)) of a finite float, remembered for the next time (to_money)."""
+    if not math.isfinite(value):
+        raise ValueError(f"not a finite amount: {value!r}")
+    money = Decimal(repr(value))
+    if value and type(value) is float:  # 0.0 and -0.0 are one dict key with two reprs: not kept
+        if len(_FROM_FLOAT) >= _FROM_FLOAT_MAX:
+            _FROM_FLOAT.clear()
+        _FROM_FLOAT[value] = money
+    return money
 
 
 def quantity_decimals(asset_type: AssetType) -> int:

@@ -13,18 +13,14 @@ the fix.
 """
 from __future__ import annotations
 
-import csv
 import difflib
 import hashlib
-import io
 import logging
-import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import numpy as np
 
@@ -34,31 +30,28 @@ from momentum.core.errors import DataError, TickerError
 from momentum.core.safeload import clip
 from momentum.data.base import BAR_COLUMNS, PriceBars
 from momentum.data.csv_fast import read_price_arrays, read_price_batch
+from momentum.data.csv_meta import (MAX_META_FILE_BYTES, META_COLUMNS, MetaRow, check_root,
+                                    read_meta)
 from momentum.data.file_checks import check_file_size, check_inside_root
 
 if TYPE_CHECKING:
     import pandas as pd
 
+# meta.csv's names stay importable from here (they moved to data/csv_meta.py)
+__all__ = ["ASSET_DIRS", "MAX_META_FILE_BYTES", "MAX_PRICE_FILE_BYTES", "META_COLUMNS",
+           "PRICE_COLUMNS", "CsvDirectorySource", "check_price_path", "load_price_file"]
+
 logger = logging.getLogger(__name__)
 
-META_COLUMNS = ("ticker", "asset_type", "sector", "market_cap")
 PRICE_COLUMNS = ("date", *BAR_COLUMNS)
 ASSET_DIRS = {AssetType.STOCK: "stocks", AssetType.CRYPTO: "crypto", AssetType.ETF: "benchmark"}
 
 _PRICE_HEADER = ",".join(PRICE_COLUMNS)
-_META_HEADER = ",".join(META_COLUMNS)
 _DTYPES = {"date": "str", **{column: "float64" for column in BAR_COLUMNS}}
 _FIELDS_ERROR = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
 _FIRST_DATA_LINE = 2  # row 0 of a frame is line 2 of its file: the header is line 1
 MAX_PRICE_FILE_BYTES = 50 << 20  # a century of daily bars is ~1 MB
-MAX_META_FILE_BYTES = 20 << 20
 _MAX_HEADER_CHARS = 4096
-
-
-@dataclass(frozen=True, slots=True)
-class _MetaRow:
-    asset: Asset
-    line: int
 
 
 class CsvDirectorySource:
@@ -79,8 +72,8 @@ class CsvDirectorySource:
         self.root = Path(root)
         self._now = now
         self._meta_path = self.root / "meta.csv"
-        _check_root(self.root, self._meta_path)
-        rows = _read_meta(self._meta_path)
+        check_root(self.root, self._meta_path)
+        rows = read_meta(self._meta_path)
         self._assets = {ticker: row.asset for ticker, row in rows.items()}
         self._paths = _match_price_files(self.root, self._meta_path, rows)
         self._bars: dict[str, PriceBars] = {}
@@ -142,109 +135,10 @@ class CsvDirectorySource:
         return bars.between(None, completed_through(self._assets[ticker].asset_type, self._now))
 
 
-# --- metadata -----------------------------------------------------------------------------
+# --- metadata (meta.csv itself: data/csv_meta.py) --------------------------------------
 
 
-def _check_root(root: Path, meta_path: Path) -> None:
-    if not root.exists():
-        raise DataError(f"{root}: data directory does not exist; check the path")
-    if not root.is_dir():
-        raise DataError(f"{root}: is not a directory; point the CSV source at the data directory")
-    if not meta_path.is_file():
-        raise DataError(
-            f"{meta_path}: missing; the data directory needs meta.csv with header '{_META_HEADER}'"
-        )
-    check_inside_root(root, meta_path)
-    check_file_size(meta_path, MAX_META_FILE_BYTES)
-
-
-def _read_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read ({exc.strerror}); check its permissions") from None
-    except UnicodeDecodeError:
-        raise DataError(f"{path}: is not UTF-8 text; save it as UTF-8 CSV") from None
-
-
-def _read_meta(path: Path) -> dict[str, _MetaRow]:
-    reader = csv.reader(io.StringIO(_read_text(path)))
-    try:
-        return _meta_rows(path, reader)
-    except csv.Error as exc:  # e.g. a field over the csv module's 128 KB limit
-        raise DataError(f"{path}: line {reader.line_num}: {clip(str(exc))}; each field must be "
-                        f"a short value") from None
-
-
-def _meta_rows(path: Path, reader: Any) -> dict[str, _MetaRow]:
-    header = next(reader, None)
-    if header is None:
-        raise DataError(f"{path}: line 1: file is empty; expected header '{_META_HEADER}'")
-    columns = [name.strip() for name in header]
-    missing = [name for name in META_COLUMNS if name not in columns]
-    if missing:
-        raise DataError(
-            f"{path}: line 1: missing column(s) {', '.join(missing)} in header "
-            f"{clip(','.join(header))}; the header must be '{_META_HEADER}'"
-        )
-    positions = [columns.index(name) for name in META_COLUMNS]
-    rows: dict[str, _MetaRow] = {}
-    for fields in reader:
-        if not any(field.strip() for field in fields):
-            continue  # a blank line in a hand-edited table carries no asset
-        row = _parse_meta_row(path, reader.line_num, fields, positions)
-        ticker = row.asset.ticker
-        if ticker in rows:
-            raise DataError(
-                f"{path}: line {row.line}: duplicate ticker {ticker} (first on line "
-                f"{rows[ticker].line}); keep one row per ticker"
-            )
-        rows[ticker] = row
-    if not rows:
-        raise DataError(f"{path}: no assets below the header; add one row per ticker")
-    return rows
-
-
-def _parse_meta_row(path: Path, line: int, fields: list[str], positions: list[int]) -> _MetaRow:
-    where = f"{path}: line {line}"
-    if len(fields) <= max(positions):
-        raise DataError(
-            f"{where}: {len(fields)} field(s) {clip(','.join(fields))}; expected '{_META_HEADER}'"
-        )
-    raw_ticker, raw_type, raw_sector, raw_cap = (fields[i].strip() for i in positions)
-    try:
-        ticker = validate_ticker(raw_ticker)
-    except TickerError as exc:
-        raise TickerError(f"{where}: {exc}") from None
-    try:
-        asset_type = AssetType(raw_type)
-    except ValueError:
-        allowed = "|".join(kind.value for kind in AssetType)
-        raise DataError(
-            f"{where}: asset_type {clip(raw_type)} of {ticker}; use one of {allowed}") from None
-    # R1.3: crypto's sector is Crypto; a stock without one is Unknown.
-    sector = raw_sector or ("Crypto" if asset_type is AssetType.CRYPTO else "Unknown")
-    market_cap = _parse_market_cap(where, ticker, raw_cap)
-    return _MetaRow(Asset(ticker, asset_type, sector, market_cap), line)
-
-
-def _parse_market_cap(where: str, ticker: str, text: str) -> float | None:
-    if not text:
-        return None  # unknown market cap: the asset is simply not eligible (R1.3)
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value < 0:
-        raise DataError(
-            f"{where}: market_cap {clip(text)} of {ticker} is not a non-negative number of "
-            "dollars; "
-            "write digits like 24594852352, or leave it empty if unknown"
-        )
-    return value
-
-
-def _match_price_files(root: Path, meta_path: Path, rows: dict[str, _MetaRow]) -> dict[str, Path]:
+def _match_price_files(root: Path, meta_path: Path, rows: dict[str, MetaRow]) -> dict[str, Path]:
     found = _list_price_files(root)
     for ticker, (dir_type, path) in found.items():
         row = rows.get(ticker)

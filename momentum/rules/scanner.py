@@ -216,8 +216,12 @@ def _ranked(groups: list[_Passed], ticker_rank: np.ndarray) -> tuple[np.ndarray,
     columns and scores."""
     import numpy as np
 
-    columns = np.concatenate([g.columns for g in groups])
-    scores = np.concatenate([g.scores for g in groups])
+    filled = [g for g in groups if len(g.columns)]
+    if len(filled) == 1:  # often one class passes alone: no copies into one array
+        columns, scores = filled[0].columns, filled[0].scores
+    else:
+        columns = np.concatenate([g.columns for g in groups])
+        scores = np.concatenate([g.scores for g in groups])
     order = np.lexsort((ticker_rank[columns], -scores))
     return columns[order], scores[order]
 
@@ -254,7 +258,7 @@ def _candidates(view: MarketView, columns: np.ndarray,
                 scores: list[float]) -> tuple[Candidate, ...]:
     """The Candidates of the chosen columns, in rank order: only the few kept are ever built."""
     # positional (field order of Candidate): keywords cost twice as much, 15 times a day
-    return tuple(Candidate(a.ticker, a.asset_type, a.sector, score, m, rsi, adv, surge, close,
-                           bar_date)
-                 for score, (a, bar_date, m, adv, rsi, surge, close)
-                 in zip(scores, view.scan_values(columns), strict=True))
+    return tuple([Candidate(a.ticker, a.asset_type, a.sector, score, m, rsi, adv, surge, close,
+                            bar_date)
+                  for score, (a, bar_date, m, adv, rsi, surge, close)
+                  in zip(scores, view.scan_values(columns), strict=True)])
