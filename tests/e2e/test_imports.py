@@ -1,6 +1,6 @@
 """A command imports only what it uses: `--help` loads no data, config or plotting stack, and
 `paper --report` (on a real paper portfolio) no market data, plotting, HTTP or calendar library,
-nor rich (its plain text goes to a pipe as it is).
+nor rich (its plain text goes to a pipe as it is); `backtest` and `paper --run` never pandas.
 
 Each command runs in a fresh interpreter (runpy of main.py), which then prints which of the heavy
 packages ended up in sys.modules.
@@ -73,3 +73,28 @@ def test_the_names_main_imported_at_the_top_are_still_its_attributes():
     done = subprocess.run([sys.executable, "-c", probe.format(root=str(ROOT))], cwd=ROOT,
                           capture_output=True, text=True, timeout=120, check=True)
     assert done.stdout.split() == ["1.5", "momentum.core.config", "False"]
+
+
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+@pytest.mark.parametrize("source", ["synthetic", "csv"])
+def test_backtest_and_paper_run_never_import_pandas(source: str, tmp_path: Path):
+    # The daily path reads arrays (PriceBars) and computes indicators without pandas: importing
+    # it alone would cost ~0.5 s of every run. pyarrow may parse CSV text; numpy is the engine's.
+    data = []
+    if source == "csv":
+        if not SHARED_DATA.is_dir():
+            pytest.skip("../shared/data is not beside the checkout")
+        data = ["--data-dir", str(SHARED_DATA)]
+    names, code = loaded(["backtest", "--start", "2019-01-02", "--end", "2019-06-28", *data,
+                          "--output", str(tmp_path / "out"), "-q"], tmp_path)
+    assert code == "0"
+    assert "numpy" in names  # the probe sees the engine's imports
+    assert "pandas" not in names and "exchange_calendars" not in names, sorted(names)
+    state = ["--state-dir", str(tmp_path / "state"), *data, "-q"]
+    for argv in (["paper", "--init", "--date", "2019-03-01"],
+                 ["paper", "--run", "--date", "2019-03-06"]):
+        names, code = loaded([*argv, *state], tmp_path)
+        assert code == "0"
+        assert "pandas" not in names and "exchange_calendars" not in names, sorted(names)
