@@ -173,15 +173,18 @@ def volume_surge_ratio(volume: np.ndarray, n: int = SURGE_WINDOW) -> np.ndarray:
     out = np.full(volume.shape, np.nan)
     if len(volume) <= n:
         return out
-    prior_mean = sliding_window_view(volume[:-1], n).mean(axis=1)
-    today = volume[n:]
+    out[n:] = _surge_ratio(volume[n:], sliding_window_view(volume[:-1], n).mean(axis=1))
+    return out
+
+
+def _surge_ratio(today: np.ndarray, prior_mean: np.ndarray) -> np.ndarray:
+    """Today's volume over the prior mean: inf after an all-zero window with volume, NaN without."""
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = today / prior_mean
     zero = prior_mean == 0
     ratio[zero & (today > 0)] = np.inf
     ratio[zero & (today <= 0)] = np.nan
-    out[n:] = ratio
-    return out
+    return ratio
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,14 +291,7 @@ def _window_mean_at_end(x: np.ndarray, local: np.ndarray, n: int) -> np.ndarray:
 def _surge(volume: np.ndarray, local: np.ndarray, n: int) -> np.ndarray:
     out = np.full(volume.shape, np.nan)
     if len(volume) > n:
-        prior_mean = _window_means(volume[:-1], n)
-        today = volume[n:]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = today / prior_mean
-        zero = prior_mean == 0
-        ratio[zero & (today > 0)] = np.inf
-        ratio[zero & (today <= 0)] = np.nan
-        out[n:] = ratio
+        out[n:] = _surge_ratio(volume[n:], _window_means(volume[:-1], n))
     out[local < n] = np.nan
     return out
 
