@@ -79,9 +79,7 @@ def ewm_mean(columns: np.ndarray, com: float, chunk: int = 2048) -> np.ndarray:
     return out
 
 
-def _ewm_in_place(out: np.ndarray, com: float, lengths: np.ndarray | None = None,
-                  chunk: int = 2048) -> None:
-    # `lengths` (descending), when given: column j only matters for its first lengths[j] rows.
+def _ewm_in_place(out: np.ndarray, com: float, chunk: int = 2048) -> None:
     alpha = 1.0 / (1.0 + com)
     for lo in range(0, out.shape[1], chunk):
         part = out[:, lo:lo + chunk]
@@ -89,31 +87,27 @@ def _ewm_in_place(out: np.ndarray, com: float, lengths: np.ndarray | None = None
             if np.isnan(part).any():
                 _ewm_with_gaps(part, alpha)
             else:
-                _ewm_dense(part, alpha, None if lengths is None else lengths[lo:lo + chunk])
+                _ewm_dense(part, alpha)
 
 
-def _ewm_dense(m: np.ndarray, alpha: float, lengths: np.ndarray | None = None) -> None:
+def _ewm_dense(m: np.ndarray, alpha: float) -> None:
     # In place, no NaN anywhere: the weight of the previous value is always 1 - alpha.
     old, denom = 1.0 - alpha, (1.0 - alpha) + alpha
     if m.shape[1] <= _FEW_COLUMNS:  # a numpy call per step costs more than Python floats
         for j in range(m.shape[1]):
             m[:, j] = _ewm_floats(m[:, j].tolist(), old, alpha, denom)
         return
-    # How many (leading) columns are still running at each step.
-    width = (np.full(len(m), m.shape[1]) if lengths is None
-             else np.searchsorted(-lengths, -np.arange(len(m)), side="left"))
     w = m[0].copy()
-    scaled, step = np.empty_like(w), np.empty_like(w)
-    moved = np.empty(w.shape, dtype=bool)
-    for t, k in zip(range(1, len(m)), width[1:].tolist(), strict=True):
-        row, prev, a, b, mv = m[t, :k], w[:k], scaled[:k], step[:k], moved[:k]
-        np.multiply(prev, old, out=a)
+    a, b = np.empty_like(w), np.empty_like(w)
+    mv = np.empty(w.shape, dtype=bool)
+    for row in m[1:]:
+        np.multiply(w, old, out=a)
         np.multiply(row, alpha, out=b)
         np.add(a, b, out=a)
         np.divide(a, denom, out=a)
-        np.not_equal(prev, row, out=mv)
-        np.copyto(prev, a, where=mv)
-        row[...] = prev
+        np.not_equal(w, row, out=mv)
+        np.copyto(w, a, where=mv)
+        row[...] = w
 
 
 _FEW_COLUMNS = 12
@@ -308,45 +302,41 @@ def _rsi_block(close: np.ndarray, local: np.ndarray, starts: np.ndarray, lengths
     return out
 
 
-_ASSETS_PER_PASS = 1024  # one gains and one losses column each: a (time x 2048) recursion
+_ASSETS_PER_PASS = 1024  # one gains and one losses column each in the recursion
 
 
 def _rsi_part(close: np.ndarray, local: np.ndarray, starts: np.ndarray, lengths: np.ndarray,
               period: int) -> np.ndarray:
     total = len(close)
     out = np.full(total, np.nan)
-    change = np.zeros(total)
-    change[1:] = np.diff(close)
     keep = lengths > period
     first = starts[keep] + period  # the first RSI of each asset: its bar number `period`
     if not len(first):
         return out
-    # Gains then losses end to end; column k of the recursion is one asset's gains or losses.
-    steps = np.tile(lengths[keep] - period, 2)
-    longest = int(steps.max())
-    moves = np.zeros(2 * total + longest)  # zeros past the end: the rows past a column's end
-    np.maximum(change, 0.0, out=moves[:total])
-    np.maximum(-change, 0.0, out=moves[total:2 * total])
+    if not np.isfinite(close).all():  # NaN gaps: the one-asset code handles them (never loaded)
+        for lo, n in zip(starts.tolist(), lengths.tolist(), strict=True):
+            out[lo:lo + n] = rsi_wilder(close[lo:lo + n], period)
+        return out
+    # Gains then losses end to end: moves[p] is the change into bar p (gains), and
+    # moves[total + p] the loss. Column k of the recursion is one asset's gains or losses.
+    moves = np.empty(2 * total)
+    gains, losses = moves[:total], moves[total:]
+    gains[0] = 0.0
+    np.subtract(close[1:], close[:-1], out=gains[1:])
+    np.negative(gains, out=losses)
+    np.maximum(gains, 0.0, out=gains)
+    np.maximum(losses, 0.0, out=losses)
     base = np.concatenate((first, first + total))
-    order = np.argsort(-steps, kind="stable")  # longest first: a pass narrows as they end
+    steps = np.tile(lengths[keep] - period, 2)  # averages per column, the seed included
+    order = np.argsort(-steps, kind="stable")  # longest first: the running prefix narrows
     base, steps = base[order], steps[order]
     # Seeded like _wilder_average: the simple mean of the first `period` changes (one window
     # per row of a contiguous copy, reduced like the 1-D mean of that window).
-    seeds = np.ascontiguousarray(sliding_window_view(moves, period)[base - period + 1])
-    series = sliding_window_view(moves, longest)  # series[i] = moves[i:i + longest]
-    averages = np.ones(2 * total)  # 1 where no average is defined: no warnings, then NaN
-    for lo in range(0, len(base), _COLUMNS_PER_PASS):
-        cols = slice(lo, lo + _COLUMNS_PER_PASS)
-        # One contiguous row per column, stepped through as (time, column): a strided pass
-        # costs less than turning the block around twice.
-        matrix = series[base[cols]]
-        matrix[:, 0] = seeds[cols].mean(axis=1)
-        _ewm_in_place(matrix.T, _alpha_com(1.0 / period), steps[cols])
-        for row, start, n in zip(matrix, base[cols].tolist(), steps[cols].tolist(), strict=True):
-            averages[start:start + n] = row[:n]
-        del matrix
-    del moves, series, seeds, change
-    avg_gain, avg_loss = averages[:total], averages[total:]
+    w = np.ascontiguousarray(sliding_window_view(moves, period)[base - period + 1]).mean(axis=1)
+    moves[base] = w
+    _wilder_steps(moves, base, steps, 1.0 / (1.0 + _alpha_com(1.0 / period)), w)
+    # moves now holds each column's averages from its seed on (averages in place of moves)
+    avg_gain, avg_loss = gains, losses
     rsi = out  # 100 - 100 / (1 + avg_gain / avg_loss), in place
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         np.divide(avg_gain, avg_loss, out=rsi)
@@ -358,4 +348,27 @@ def _rsi_part(close: np.ndarray, local: np.ndarray, starts: np.ndarray, lengths:
     return out
 
 
-_COLUMNS_PER_PASS = 2048  # bounds the (time x columns) temporaries of the recursion
+def _wilder_steps(values: np.ndarray, base: np.ndarray, steps: np.ndarray, alpha: float,
+                  w: np.ndarray) -> None:
+    """_ewm_dense on columns that lie in `values` itself, in place: column k is
+    values[base[k]:base[k] + steps[k]] (its seed already there, in w[k]), steps descending.
+
+    Each time step gathers the running columns' values, advances them together and writes
+    the averages back over them: nothing the size of the market is allocated.
+    """
+    old, denom = 1.0 - alpha, (1.0 - alpha) + alpha
+    width = np.searchsorted(-steps, -np.arange(int(steps[0])), side="left")
+    at, cur = base.copy(), np.empty_like(w)
+    scaled, step = np.empty_like(w), np.empty_like(w)
+    moved = np.empty(w.shape, dtype=bool)
+    for k in width[1:].tolist():
+        pos, prev, row, a, b, mv = at[:k], w[:k], cur[:k], scaled[:k], step[:k], moved[:k]
+        pos += 1
+        values.take(pos, out=row)
+        np.multiply(prev, old, out=a)
+        np.multiply(row, alpha, out=b)
+        np.add(a, b, out=a)
+        np.divide(a, denom, out=a)
+        np.not_equal(prev, row, out=mv)
+        np.copyto(prev, a, where=mv)
+        values[pos] = prev

@@ -129,7 +129,6 @@ def test_indicator_block_in_small_groups_is_the_same(monkeypatch: pytest.MonkeyP
     whole = indicator_block(close, volume, starts, lengths)
     monkeypatch.setattr(indicators, "_GROUP_BARS", 100)
     monkeypatch.setattr(indicators, "_ASSETS_PER_PASS", 3)
-    monkeypatch.setattr(indicators, "_COLUMNS_PER_PASS", 2)
     assert same_bits(indicator_block(close, volume, starts, lengths), whole)
 
 
