@@ -5,7 +5,11 @@
 and ``read_price_file`` the same as a frame:
 
 1. the file's bytes are read once and hashed (SHA-1 of the content, with its size in the key), so
-   an edited file never matches an old entry, whatever its mtime says;
+   an edited file never matches an old entry, whatever its mtime says; a batch (many files)
+   also remembers each file's stat signature (device, inode, size, mtime and ctime in ns),
+   as git's index does, and takes the entry of an unchanged signature without reading the file:
+   any write to a file moves its ctime, which no tool sets back. A file changed in the last
+   seconds before it was read gets no signature (its next change could share the timestamp);
 2. a cache hit is an array parsed and checked by an earlier run of this code version;
 3. otherwise pyarrow parses the file, and the R1.1 checks run vectorized on the arrays;
 4. anything unusual (another header, a blank line, a bad cell, a failed check, no pyarrow) goes
@@ -18,6 +22,7 @@ import hashlib
 import logging
 import os
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -32,7 +37,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-CACHE_VERSION = 1  # bump when parsing or checking changes: older entries are then ignored
+CACHE_VERSION = 2  # bump when parsing or checking changes: older entries are then ignored
 _HEADERS = (b"date,open,high,low,close,volume\n", b"date,open,high,low,close,volume\r\n")
 _BOM = b"\xef\xbb\xbf"
 _EPOCH_DAY = np.datetime64("1970-01-01", "D")
@@ -190,16 +195,27 @@ def read_price_batch(paths: dict[str, Path], cache_dir: Path | None = None,
     A file the batch is not sure about (another header, a CR, a quote, a defect, unreadable) is
     left out: read it with read_price_arrays, which gives its reference message. With
     `cache_dir`, the checked bars are kept in one pack file `<pack>.pack` there, each entry
-    keyed by its file's content (size and SHA-1) like the single-file entries.
+    keyed by its file's content (size and SHA-1) like the single-file entries, and found again
+    by the file's stat signature when that is unchanged (the module docstring).
     """
-    packed = {} if cache_dir is None else _load_pack(cache_dir / f"{pack}.pack")
-    keys, found, parsed, batch = {}, {}, {}, _BatchText()
+    packed, known = ({}, {}) if cache_dir is None else _load_pack(cache_dir / f"{pack}.pack")
+    keys, signatures, found, parsed, batch = {}, {}, {}, {}, _BatchText()
     buffer = bytearray(1 << 20)  # one buffer for every file: only rows to parse are copied
+    resigned = False  # a signature to remember that the pack does not hold yet
     for name, path in paths.items():
-        n, buffer = _read_into(path, buffer)
+        if known:
+            signature = _signature(path)
+            key = known.get(signature)
+            if key is not None and key in packed:
+                keys[name], signatures[name], found[name] = key, signature, packed[key]
+                continue
+        n, buffer, signature = _read_into(path, buffer)
         if n is None:
             continue
         key = keys[name] = _key(memoryview(buffer)[:n])
+        if signature is not None:
+            signatures[name] = signature
+            resigned = resigned or known.get(signature) != key
         if key in packed:
             found[name] = packed[key]
             continue
@@ -210,23 +226,47 @@ def read_price_batch(paths: dict[str, Path], cache_dir: Path | None = None,
     if batch.names:
         parsed |= _parse_batch(batch)
     found |= parsed
-    if cache_dir is not None and (parsed or len(found) != len(packed)):
-        _store_pack(cache_dir / f"{pack}.pack", {keys[name]: found[name] for name in found})
+    if cache_dir is not None and (parsed or resigned or len(found) != len(packed)):
+        _store_pack(cache_dir / f"{pack}.pack", {keys[name]: found[name] for name in found},
+                    {signatures[name]: keys[name] for name in found if name in signatures})
     return {name: PriceBars(*found[name]) for name in paths if name in found}
 
 
-def _read_into(path: Path, buffer: bytearray) -> tuple[int | None, bytearray]:
+Signature = tuple[int, int, int, int, int]  # st_dev, st_ino, st_size, st_mtime_ns, st_ctime_ns
+_SETTLED_NS = 3_000_000_000  # a file changed this recently when read gets no signature
+
+
+def _signature(path: Path) -> Signature | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+
+
+def _settled(st: os.stat_result) -> Signature | None:
+    """The signature of a file as it was read, unless it changed too recently to trust: a
+    change in the same timestamp tick as the last one would leave the signature as it is."""
+    if time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) < _SETTLED_NS:
+        return None
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+
+
+def _read_into(path: Path,
+               buffer: bytearray) -> tuple[int | None, bytearray, Signature | None]:
     """How many bytes of the file are now at the start of `buffer` (grown when too small), or
-    None: unreadable."""
+    None: unreadable; and the file's settled signature, taken before its bytes were read."""
     try:
         with open(path, "rb", buffering=0) as handle:
-            size = os.fstat(handle.fileno()).st_size
-            if size >= len(buffer):
-                buffer = bytearray(size + (1 << 20))
+            st = os.fstat(handle.fileno())
+            if st.st_size >= len(buffer):
+                buffer = bytearray(st.st_size + (1 << 20))
             n = handle.readinto(buffer)
     except OSError:
-        return None, buffer
-    return (None if n > size else n), buffer  # growing while read: left to the one-file reader
+        return None, buffer, None
+    if n > st.st_size:  # growing while read: left to the one-file reader
+        return None, buffer, None
+    return n, buffer, (_settled(st) if n == st.st_size else None)
 
 
 def _key(data: bytes | memoryview) -> str:
@@ -282,39 +322,52 @@ def _valid_entries(names: list[str], rows: list[int], dates: np.ndarray,
     return {name: (d, v) for name, (d, v) in entries.items() if _valid(d, v)}
 
 
-# A pack: magic, entry count, per entry its key (ASCII, NUL-padded to 64 bytes) and row count,
-# then six columns of float64 over all entries' rows: day number, open, high, low, close, volume.
-_PACK_MAGIC = b"MOMPACK1"
+# A pack: magic, entry count, signature count, per entry its key (ASCII, NUL-padded to 64
+# bytes) and row count, per signature its five numbers and the key of its entry, then six
+# columns of float64 over all entries' rows: day number, open, high, low, close, volume.
+_PACK_MAGIC = b"MOMPACK2"
 _INDEX = np.dtype([("key", "S64"), ("rows", "<i8")])
+_SIGNATURES = np.dtype([("stat", "<i8", 5), ("key", "S64")])
 
 
-def _load_pack(path: Path) -> Entries:
-    """The entries of a pack, checked again (what comes back is what the checks accept)."""
+def _load_pack(path: Path) -> tuple[Entries, dict[Signature, str]]:
+    """The entries of a pack, checked again (what comes back is what the checks accept), and
+    the signatures it knows: signature -> key."""
     try:
         raw = path.read_bytes()
-        count = int.from_bytes(raw[8:16], "little") if raw[:8] == _PACK_MAGIC else 0
-        index = np.frombuffer(raw, dtype=_INDEX, count=count, offset=16)
+        valid = raw[:8] == _PACK_MAGIC
+        count = int.from_bytes(raw[8:16], "little") if valid else 0
+        signed = int.from_bytes(raw[16:24], "little") if valid else 0
+        index = np.frombuffer(raw, dtype=_INDEX, count=count, offset=24)
+        table = np.frombuffer(raw, dtype=_SIGNATURES, count=signed,
+                              offset=24 + count * _INDEX.itemsize)
     except (OSError, ValueError):
-        return {}
+        return {}, {}
     rows = index["rows"]
-    start = 16 + count * _INDEX.itemsize
+    start = 24 + count * _INDEX.itemsize + signed * _SIGNATURES.itemsize
     if count <= 0 or (rows <= 0).any() or len(raw) != start + int(rows.sum()) * 48:
-        return {}  # damaged: the files are read again (and a new pack written)
+        return {}, {}  # damaged: the files are read again (and a new pack written)
     columns = np.frombuffer(raw, dtype="<f8", offset=start).reshape(6, -1)
     dates = _EPOCH_DAY + columns[0].astype(np.int64)
     names = [key.decode("ascii") for key in index["key"].tolist()]
-    return _valid_entries(names, rows.tolist(), dates, columns[1:].T)
+    entries = _valid_entries(names, rows.tolist(), dates, columns[1:].T)
+    known = {tuple(stat): key.decode("ascii")
+             for stat, key in zip(table["stat"].tolist(), table["key"].tolist(), strict=True)}
+    return entries, known
 
 
-def _store_pack(path: Path, entries: Entries) -> None:
+def _store_pack(path: Path, entries: Entries, signatures: dict[Signature, str]) -> None:
     """Write the pack column by column, entry by entry: no second copy of the bars."""
     if not entries:
         return
     index = np.array([(key.encode("ascii"), len(d)) for key, (d, _) in entries.items()],
                      dtype=_INDEX)
+    table = np.array([(stat, key.encode("ascii")) for stat, key in signatures.items()
+                      if key in entries], dtype=_SIGNATURES)
 
     def parts() -> Iterator[bytes | memoryview]:  # made one at a time, as they are written
-        yield _PACK_MAGIC + len(index).to_bytes(8, "little") + index.tobytes()
+        yield (_PACK_MAGIC + len(index).to_bytes(8, "little") + len(table).to_bytes(8, "little")
+               + index.tobytes() + table.tobytes())
         for d, _ in entries.values():
             yield memoryview((d - _EPOCH_DAY).astype("<f8")).cast("B")
         for k in range(len(BAR_COLUMNS)):

@@ -175,3 +175,56 @@ def test_damaged_pack_is_ignored_and_replaced(tmp_path: Path, monkeypatch: pytes
     third = csv_fast.read_price_batch(paths, cache)  # the replaced pack
     assert third["BBB"].values.tolist() == first["BBB"].values.tolist()
     assert third["BBB"].dates.tolist() == first["BBB"].dates.tolist()
+
+
+# ---------------------------------------------------------------- the pack's stat signatures
+
+def test_batch_takes_unchanged_settled_files_from_the_pack_unread(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(csv_fast, "_SETTLED_NS", 0)  # every file counts as settled
+    root = write_many(tmp_path / "data", {"AAA": GOOD, "BBB": GOOD.replace("1000", "1200")})
+    cache = tmp_path / "cache"
+    paths = {t: root / "stocks" / f"{t}.csv" for t in ("AAA", "BBB")}
+    first = csv_fast.read_price_batch(paths, cache)
+
+    def no_read(path: Path, buffer: bytearray) -> None:
+        raise AssertionError(f"{path} read although its signature is unchanged")
+
+    monkeypatch.setattr(csv_fast, "_read_into", no_read)
+    again = csv_fast.read_price_batch(paths, cache)
+    assert sorted(again) == ["AAA", "BBB"]
+    for ticker in paths:
+        assert again[ticker].values.tolist() == first[ticker].values.tolist()
+        assert again[ticker].dates.tolist() == first[ticker].dates.tolist()
+
+
+def test_batch_reads_a_file_again_once_its_ctime_moves(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(csv_fast, "_SETTLED_NS", 0)
+    root = write_many(tmp_path / "data", {"AAA": GOOD, "BBB": GOOD})
+    cache = tmp_path / "cache"
+    paths = {t: root / "stocks" / f"{t}.csv" for t in ("AAA", "BBB")}
+    assert sorted(csv_fast.read_price_batch(paths, cache)) == ["AAA", "BBB"]
+    stat = paths["BBB"].stat()
+    while paths["BBB"].stat().st_ctime_ns == stat.st_ctime_ns:  # the next tick of the clock
+        paths["BBB"].write_text(GOOD.replace("11.75", "99.75"))  # close above high, same size
+        os.utime(paths["BBB"], ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert paths["BBB"].stat().st_size == stat.st_size
+    assert sorted(csv_fast.read_price_batch(paths, cache)) == ["AAA"]  # BBB: read it alone
+
+
+def test_batch_hashes_recently_changed_files_every_time(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch):
+    root = write_many(tmp_path / "data", {"AAA": GOOD, "BBB": GOOD})  # just written: not settled
+    cache = tmp_path / "cache"
+    paths = {t: root / "stocks" / f"{t}.csv" for t in ("AAA", "BBB")}
+    csv_fast.read_price_batch(paths, cache)
+    read_into, reads = csv_fast._read_into, []
+
+    def counting(path: Path, buffer: bytearray):  # noqa: ANN202
+        reads.append(path.stem)
+        return read_into(path, buffer)
+
+    monkeypatch.setattr(csv_fast, "_read_into", counting)
+    assert sorted(csv_fast.read_price_batch(paths, cache)) == ["AAA", "BBB"]
+    assert sorted(reads) == ["AAA", "BBB"]
