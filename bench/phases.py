@@ -20,7 +20,9 @@ import time
 from datetime import date
 from pathlib import Path
 
-from make_csv_dir import ROOT, write_csv_dir
+os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")  # before numpy, as main.py does
+
+from make_csv_dir import ROOT, write_csv_dir  # noqa: E402
 
 _rows: list[tuple[str, float, float]] = []
 

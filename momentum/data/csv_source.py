@@ -16,6 +16,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import logging
+import os
 import re
 from collections.abc import Callable
 from datetime import date, datetime
@@ -32,7 +33,7 @@ from momentum.data.base import BAR_COLUMNS, PriceBars
 from momentum.data.csv_fast import read_price_arrays, read_price_batch
 from momentum.data.csv_meta import (MAX_META_FILE_BYTES, META_COLUMNS, MetaRow, check_root,
                                     read_meta)
-from momentum.data.file_checks import check_file_size, check_inside_root
+from momentum.data.file_checks import check_file_size, check_inside_root, check_size
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -172,11 +173,19 @@ def _list_price_files(root: Path) -> dict[str, tuple[AssetType, Path]]:
         if not directory.is_dir():
             continue
         check_inside_root(root, directory)
-        for path in sorted(directory.iterdir()):
+        with os.scandir(directory) as listing:
+            entries = sorted(listing, key=lambda e: e.name)
+        for entry in entries:
+            path = directory / entry.name
             # Hidden files (.DS_Store, ._X.csv from macOS) and notes are not price files.
-            if path.name.startswith(".") or path.suffix.lower() != ".csv":
+            if entry.name.startswith(".") or path.suffix.lower() != ".csv":
                 continue
-            check_price_path(root, path)
+            if entry.is_symlink():
+                check_price_path(root, path)  # where it leads is checked
+            else:  # a file in a folder inside root is inside root: no path to resolve
+                if not entry.is_file(follow_symlinks=False):
+                    raise DataError(f"{path}: {NOT_A_FILE}")
+                check_size(path, entry.stat(follow_symlinks=False).st_size, MAX_PRICE_FILE_BYTES)
             try:
                 ticker = validate_ticker(path.stem)
             except TickerError as exc:
@@ -193,8 +202,11 @@ def check_price_path(root: Path, path: Path) -> None:
     """A price file is a regular file inside the data directory, of a plausible size."""
     check_inside_root(root, path)
     if not path.is_file():
-        raise DataError(f"{path}: is not a regular file; a price file is a plain CSV file")
+        raise DataError(f"{path}: {NOT_A_FILE}")
     check_file_size(path, MAX_PRICE_FILE_BYTES)
+
+
+NOT_A_FILE = "is not a regular file; a price file is a plain CSV file"
 
 
 # --- price files --------------------------------------------------------------------------

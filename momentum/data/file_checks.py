@@ -25,6 +25,11 @@ def check_file_size(path: Path, max_bytes: int) -> None:
         size = path.stat().st_size
     except OSError as exc:
         raise DataError(f"{path}: cannot read ({exc.strerror}); check its permissions") from None
+    check_size(path, size, max_bytes)
+
+
+def check_size(path: Path, size: int, max_bytes: int) -> None:
+    """check_file_size with the size already known (e.g. from a directory listing)."""
     if size > max_bytes:
         raise DataError(f"{path}: {size:,} bytes is more than the {max_bytes:,} a data file may "
                         f"have; check it is the right file")
