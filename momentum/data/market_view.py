@@ -37,7 +37,11 @@ class BarPoint:
 
 @dataclass(frozen=True, slots=True)
 class ScanSnapshot:
-    """Indicator values on one day of every asset of one class that has a bar that day (R3.0)."""
+    """Indicator values on one day of every asset of one class that has a bar that day (R3.0).
+
+    A full scan reads M and ADV20 of every asset; RSI, surge and close are gathered when asked
+    (a scan needs them for its few candidates only, which it reads through scan_values).
+    """
 
     asset_type: AssetType
     bar_date: date
@@ -47,10 +51,24 @@ class ScanSnapshot:
     market_cap: np.ndarray  # float, NaN when unknown
     momentum: np.ndarray
     adv20_usd: np.ndarray
-    rsi14: np.ndarray
-    surge_ratio: np.ndarray
-    close: np.ndarray
-    has_score: np.ndarray  # R2.7
+    has_score: np.ndarray   # R2.7
+    flat: np.ndarray        # each asset's bar that day in the market's flat arrays
+    fields: np.ndarray      # those arrays, field by field (Market._by_field)
+
+    @property
+    def rsi14(self) -> np.ndarray:
+        return self.fields[_RSI].take(self.flat)
+
+    @property
+    def surge_ratio(self) -> np.ndarray:
+        return self.fields[_SURGE].take(self.flat)
+
+    @property
+    def close(self) -> np.ndarray:
+        return self.fields[_CLOSE].take(self.flat)
+
+
+_MOMENTUM, _ADV, _RSI, _SURGE, _CLOSE = range(5)  # rows of Market._by_field (market._FIELDS)
 
 
 
@@ -230,10 +248,10 @@ class MarketView:
     def _take_snapshot(self, asset_type: AssetType) -> ScanSnapshot:
         m = self._market
         cols, flat = self._on_current(asset_type)
-        momentum, adv20_usd, rsi14, surge_ratio, close = m._by_field.take(flat, axis=1)
+        fields = m._by_field
         return ScanSnapshot(
             asset_type=asset_type, bar_date=self._current[asset_type],
             columns=cols, assets=m._assets[cols], tickers=m._ticker_array[cols],
-            market_cap=m._caps[cols], momentum=momentum, adv20_usd=adv20_usd, rsi14=rsi14,
-            surge_ratio=surge_ratio, close=close, has_score=m._flat.has_score[flat],
-        )
+            market_cap=m._caps[cols], momentum=fields[_MOMENTUM].take(flat),
+            adv20_usd=fields[_ADV].take(flat), has_score=m._flat.has_score[flat], flat=flat,
+            fields=fields)
