@@ -144,11 +144,19 @@ class ColourFormatter(logging.Formatter):
 
 
 class _SharedLineFormatter(logging.Formatter):
-    """The line format for the file handlers: a record written to two files is formatted once."""
+    """The line format for the file handlers: a record written to two files is formatted once,
+    and the time stamp once per second."""
 
     def __init__(self) -> None:
         super().__init__(FORMAT, DATEFMT)
         self._last: tuple[logging.LogRecord | None, str] = (None, "")
+        self._stamp: tuple[int, str] = (-1, "")
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+        second = int(record.created)
+        if second != self._stamp[0]:
+            self._stamp = (second, super().formatTime(record, datefmt))
+        return self._stamp[1]
 
     def format(self, record: logging.LogRecord) -> str:
         last, line = self._last
@@ -215,6 +223,7 @@ def setup_logging(level: str = "INFO", quiet: bool = False, log_dir: Path | str 
     `main_log` names the file that gets every record (scheduler.py uses scheduler.log).
     """
     run_id = run_id or os.urandom(4).hex()  # 8 random hex digits (uuid4's first 8)
+    _skip_unused_record_fields()
     numeric = logging.getLevelName(level.upper()) if isinstance(level, str) else int(level)
     if not isinstance(numeric, int):
         numeric = logging.INFO
@@ -241,6 +250,19 @@ def setup_logging(level: str = "INFO", quiet: bool = False, log_dir: Path | str 
     for name in NOISY_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
     return run_id
+
+
+def _skip_unused_record_fields() -> None:
+    """No line shows the caller's file and line, thread or process: don't collect them.
+
+    These are the switches of the logging HOWTO's "Optimization" section. A backtest logs a
+    line per trade and rejection (~2,000 in ten years of 550 assets); the caller lookup
+    (sys._getframe) and the thread/process names were a third of each record's cost.
+    """
+    logging._srcfile = None  # type: ignore[attr-defined]  # noqa: SLF001 - the documented switch
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
 
 
 def reset_logging() -> None:
