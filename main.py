@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
-import os
 import sys
 from collections.abc import Callable
 from datetime import date
@@ -23,15 +22,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-# numpy advises the kernel to back every large array with 2 MB pages. Where the kernel honours
-# that advice synchronously (transparent_hugepage defrag=madvise, the common default), the first
-# touch of a fresh array can stall: W1's indicator phase took 0.19-0.6 s with it, a steady 0.23 s
-# without. Our arrays are written once and streamed, so 4 KB pages lose nothing. Set before numpy
-# is imported; a user's own NUMPY_MADVISE_HUGEPAGE wins.
-os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")
-
-from logging_config import setup_logging  # noqa: E402
-from momentum.core.errors import ConfigError, ExitCode, MomentumError, StateError  # noqa: E402
+from logging_config import setup_logging
+from momentum.core.errors import ConfigError, ExitCode, MomentumError, StateError
 
 # Everything else is imported where it is used, so a command pays only for what it runs:
 # `--help` loads argparse and the error codes, `paper --report` no market data, charts or HTTP.

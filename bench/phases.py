@@ -20,9 +20,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")  # before numpy, as main.py does
-
-from make_csv_dir import ROOT, write_csv_dir  # noqa: E402
+from make_csv_dir import ROOT, write_csv_dir
 
 _rows: list[tuple[str, float, float]] = []
 
