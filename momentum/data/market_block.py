@@ -7,7 +7,7 @@ so a bar is held once.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -83,30 +83,37 @@ def asof_index(date_arrays: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarra
     if not date_arrays:
         empty = np.zeros((0, 0), dtype=np.int32)
         return np.array([], dtype="datetime64[D]"), empty, empty.astype(bool)
-    lengths = np.array([len(d) for d in date_arrays], dtype=np.intp)
-    offsets = np.concatenate(([0], np.cumsum(lengths)[:-1])).astype(np.intp)
-    days = np.concatenate(date_arrays).astype("datetime64[D]")
-    dates, rows = _union_rows(days)
-    # Built asset by date (each asset's bars land close together), then turned date by asset.
-    by_asset = np.full((len(date_arrays), len(dates)), -1, dtype=np.int32)
-    flat = rows + np.repeat(np.arange(len(date_arrays), dtype=np.intp) * len(dates), lengths)
-    by_asset.ravel()[flat] = np.arange(len(days), dtype=np.int32) - np.repeat(offsets, lengths)
+    numbers = [np.asarray(d).astype("datetime64[D]").view(np.int64) for d in date_arrays]
+    dates, rank = _union_days(numbers)
+    # Built asset by date, one asset at a time (its bars land close together, and nothing the
+    # size of all bars is allocated), then turned date by asset.
+    by_asset = np.full((len(numbers), len(dates)), -1, dtype=np.int32)
     seen = np.zeros(by_asset.shape, dtype=bool)
-    seen.ravel()[flat] = True
+    bar = np.arange(max(map(len, numbers)), dtype=np.int32)
+    for j, days in enumerate(numbers):
+        rows = rank(days)
+        by_asset[j, rows] = bar[:len(days)]
+        seen[j, rows] = True
     # Bar indexes grow with time, so a running maximum carries the last bar forward.
     np.maximum.accumulate(by_asset, axis=1, out=by_asset)
     return dates, np.ascontiguousarray(by_asset.T), np.ascontiguousarray(seen.T)
 
 
-def _union_rows(days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The sorted distinct days and the position of each day among them."""
-    numbers = days.view(np.int64)
-    lo, hi = int(numbers.min()), int(numbers.max())
-    if hi - lo > 4 * len(numbers) + 100_000:  # a few dates centuries apart: sort instead
-        dates = np.unique(days)
-        return dates, np.searchsorted(dates, days)
+def _union_days(numbers: list[np.ndarray]) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]:
+    """The sorted distinct days of all assets, and a function giving each day's position
+    among them."""
+    filled = [n for n in numbers if len(n)]
+    if not filled:
+        return np.array([], dtype="datetime64[D]"), lambda days: days.astype(np.intp)
+    lo = min(int(n.min()) for n in filled)
+    hi = max(int(n.max()) for n in filled)
+    total = sum(len(n) for n in filled)
+    if hi - lo > 4 * total + 100_000:  # a few dates centuries apart: sort instead
+        dates = np.unique(np.concatenate(filled)).astype("datetime64[D]")
+        return dates, lambda days: np.searchsorted(dates.view(np.int64), days)
     present = np.zeros(hi - lo + 1, dtype=bool)
-    present[numbers - lo] = True
-    rank = np.cumsum(present, dtype=np.intp) - 1
+    for n in filled:
+        present[n - lo] = True
+    position = np.cumsum(present, dtype=np.intp) - 1
     dates = (np.flatnonzero(present) + lo).astype("datetime64[D]")
-    return dates, rank[numbers - lo]
+    return dates, lambda days: position[days - lo]

@@ -263,3 +263,32 @@ def test_price_bars_are_what_bars_returns(tmp_path: Path, ticker: str):
     assert np.array_equal(arrays.dates, frame.index.to_numpy().astype("datetime64[D]"))
     assert same_bits(arrays.values, frame.to_numpy())
     assert not arrays.values.flags.writeable
+
+
+# ---------------------------------------------------------------- the point-in-time index
+
+@st.composite
+def bar_dates(draw):
+    """Some assets' ascending bar dates: gaps, no bars, a date centuries away now and then."""
+    out = []
+    for _ in range(draw(st.integers(0, 5))):
+        offsets = draw(st.sets(st.integers(0, 60), max_size=30))
+        far = draw(st.sampled_from([0, 0, 0, 150_000]))
+        out.append(np.datetime64("2020-01-01", "D") + far + np.array(sorted(offsets), dtype=int))
+    return out
+
+
+@settings(max_examples=200, deadline=None)
+@given(bar_dates())
+def test_asof_index_is_the_last_bar_on_or_before_each_day(date_arrays):
+    from momentum.data.market_block import asof_index  # noqa: PLC0415
+
+    dates, asof, exact = asof_index(date_arrays)
+    union = sorted({d for days in date_arrays for d in days.tolist()})
+    assert dates.tolist() == union
+    assert asof.shape == exact.shape == (len(union), len(date_arrays))
+    for j, days in enumerate(date_arrays):
+        for i, day in enumerate(union):
+            last = int(np.searchsorted(days, np.datetime64(day, "D"), side="right")) - 1
+            assert asof[i, j] == last
+            assert exact[i, j] == (last >= 0 and days[last] == np.datetime64(day, "D"))
