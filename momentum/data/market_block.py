@@ -34,15 +34,25 @@ def bar_block(bars: Sequence[PriceBars]) -> tuple[np.ndarray, np.ndarray, np.nda
 
 def all_bars_usable(dates: np.ndarray, block: np.ndarray, starts: np.ndarray) -> bool:
     """Market._bars_problem would find nothing in any asset of the block."""
-    bars = block[CLOSE:]  # close, open, high, low, volume
-    if not np.isfinite(bars).all() or not (bars[:4] > 0).all() or not (bars[4] >= 0).all():
-        return False
-    c, o, h, lo = bars[:4]
-    if not ((lo <= np.minimum(o, c)).all() and (h >= np.maximum(o, c)).all()):
-        return False
-    rising = np.diff(dates.view(np.int64)) > 0
-    rising[starts[1:] - 1] = True  # one asset's last bar and the next one's first
-    return bool(rising.all())
+    numbers = dates.view(np.int64)
+    total = block.shape[1]
+    for lo in range(0, total, _CHECK_BARS):  # a slice at a time: the temporaries stay in cache
+        hi = min(lo + _CHECK_BARS, total)
+        bars = block[CLOSE:, lo:hi]  # close, open, high, low, volume
+        if not np.isfinite(bars).all() or not (bars[:4] > 0).all() or not (bars[4] >= 0).all():
+            return False
+        c, o, h, low = bars[:4]
+        if not ((low <= np.minimum(o, c)).all() and (h >= np.maximum(o, c)).all()):
+            return False
+        rising = np.diff(numbers[lo:hi + 1]) > 0  # bar k to k + 1, for k in lo..hi - 1
+        following = starts[(starts > lo) & (starts <= hi)]  # an asset's first bar follows
+        rising[following - lo - 1] = True  # the previous asset's last: no order between them
+        if not rising.all():
+            return False
+    return True
+
+
+_CHECK_BARS = 1 << 18
 
 
 def has_score(momentum: np.ndarray, offsets: np.ndarray, lengths: np.ndarray) -> np.ndarray:

@@ -292,3 +292,42 @@ def test_asof_index_is_the_last_bar_on_or_before_each_day(date_arrays):
             last = int(np.searchsorted(days, np.datetime64(day, "D"), side="right")) - 1
             assert asof[i, j] == last
             assert exact[i, j] == (last >= 0 and days[last] == np.datetime64(day, "D"))
+
+
+@st.composite
+def priced_assets(draw):
+    """A few assets' bars, some with one defect: a date out of order, a bad price or volume."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    out = []
+    for _ in range(draw(st.integers(1, 4))):
+        n = draw(st.integers(1, 9))
+        bars = bars_of(n, int(rng.integers(1 << 30)))
+        dates, values = bars.dates.copy(), bars.values.copy()
+        defect = draw(st.sampled_from(["none", "none", "date", "price", "low", "volume"]))
+        k = draw(st.integers(0, n - 1))
+        if defect == "date" and n > 1:
+            dates[k] = dates[k - 1] if k else dates[1]
+        elif defect == "price":
+            values[k, draw(st.integers(0, 3))] = draw(st.sampled_from([0.0, -1.0, np.nan]))
+        elif defect == "low":
+            values[k, 2] = values[k, :4].max() * 1.5
+        elif defect == "volume":
+            values[k, 4] = draw(st.sampled_from([-1.0, np.inf]))
+        out.append((dates, values))
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(priced_assets(), st.sampled_from([1, 2, 3, 7, 1 << 18]))
+def test_block_check_agrees_with_the_per_asset_check_whatever_the_slices(assets, slice_bars):
+    from momentum.data import market_block  # noqa: PLC0415
+    from momentum.data.market import _bars_problem  # noqa: PLC0415
+
+    dates, block, starts, _ = market_block.bar_block([PriceBars(d, v) for d, v in assets])
+    expected = all(_bars_problem(d, v) is None for d, v in assets)
+    original = market_block._CHECK_BARS
+    market_block._CHECK_BARS = slice_bars
+    try:
+        assert market_block.all_bars_usable(dates, block, starts) == expected
+    finally:
+        market_block._CHECK_BARS = original
