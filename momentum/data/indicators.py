@@ -222,29 +222,37 @@ def indicator_block(close: np.ndarray, volume: np.ndarray, starts: np.ndarray,
     starts = np.asarray(starts, dtype=np.intp)
     lengths = np.asarray(lengths, dtype=np.intp)
     out = np.empty((4, len(close))) if out is None else out
-    local = np.arange(len(close), dtype=np.intp) - np.repeat(starts, lengths)
     ends = (starts + lengths).tolist()
-    lo = 0
+    lo, first = 0, 0
     while lo < len(close):  # whole assets, about _GROUP_BARS bars together
-        hi = ends[int(np.searchsorted(starts, lo + _GROUP_BARS, side="right")) - 1]
-        c, v, at = close[lo:hi], volume[lo:hi], local[lo:hi]
-        out[0, lo:hi] = (0.5 * _shifted_roc(c, at, 126) + 0.3 * _shifted_roc(c, at, 63)
-                         + 0.2 * _shifted_roc(c, at, 21))
-        out[1, lo:hi] = _window_mean_at_end(c * v, at, ADV_WINDOW)
-        out[3, lo:hi] = _surge(v, at, SURGE_WINDOW)
-        lo = hi
-    out[2] = _rsi_block(close, local, starts, lengths, RSI_PERIOD)
+        after = int(np.searchsorted(starts, lo + _GROUP_BARS, side="right"))
+        hi = ends[after - 1]
+        c, v = close[lo:hi], volume[lo:hi]
+        group = (starts[first:after] - lo).tolist(), lengths[first:after].tolist()
+        out[0, lo:hi] = (0.5 * _shifted_roc(c, group, 126) + 0.3 * _shifted_roc(c, group, 63)
+                         + 0.2 * _shifted_roc(c, group, 21))
+        out[1, lo:hi] = _window_mean_at_end(c * v, group, ADV_WINDOW)
+        out[3, lo:hi] = _surge(v, group, SURGE_WINDOW)
+        lo, first = hi, after
+    out[2] = _rsi_block(close, starts, lengths, RSI_PERIOD)
     return out
 
 
 _GROUP_BARS = 1 << 16
+Group = tuple[list[int], list[int]]  # the starts and lengths of the assets laid end to end
 
 
-def _shifted_roc(close: np.ndarray, local: np.ndarray, n: int) -> np.ndarray:
+def _blank_first(out: np.ndarray, group: Group, n: int) -> None:
+    """NaN in each asset's first n values: they would mix in the bars of the asset before."""
+    for start, length in zip(*group, strict=True):
+        out[start:start + min(n, length)] = np.nan
+
+
+def _shifted_roc(close: np.ndarray, group: Group, n: int) -> np.ndarray:
     out = np.full(close.shape, np.nan)
     if len(close) > n:
         out[n:] = close[n:] / close[:-n] - 1.0
-    out[local < n] = np.nan
+    _blank_first(out, group, n)
     return out
 
 
@@ -274,38 +282,37 @@ def _window_means(x: np.ndarray, n: int) -> np.ndarray:
     return total
 
 
-def _window_mean_at_end(x: np.ndarray, local: np.ndarray, n: int) -> np.ndarray:
+def _window_mean_at_end(x: np.ndarray, group: Group, n: int) -> np.ndarray:
     out = np.full(x.shape, np.nan)
     if len(x) >= n:
         out[n - 1:] = _window_means(x, n)
-    out[local < n - 1] = np.nan
+    _blank_first(out, group, n - 1)
     return out
 
 
-def _surge(volume: np.ndarray, local: np.ndarray, n: int) -> np.ndarray:
+def _surge(volume: np.ndarray, group: Group, n: int) -> np.ndarray:
     out = np.full(volume.shape, np.nan)
     if len(volume) > n:
         out[n:] = _surge_ratio(volume[n:], _window_means(volume[:-1], n))
-    out[local < n] = np.nan
+    _blank_first(out, group, n)
     return out
 
 
-def _rsi_block(close: np.ndarray, local: np.ndarray, starts: np.ndarray, lengths: np.ndarray,
+def _rsi_block(close: np.ndarray, starts: np.ndarray, lengths: np.ndarray,
                period: int) -> np.ndarray:
     """rsi_wilder of every asset end to end, _ASSETS_PER_PASS assets at a time (memory)."""
     out = np.empty(len(close))
     for a in range(0, len(starts), _ASSETS_PER_PASS):
         part = slice(a, a + _ASSETS_PER_PASS)
         lo, n = int(starts[part][0]), int(lengths[part].sum())
-        out[lo:lo + n] = _rsi_part(close[lo:lo + n], local[lo:lo + n], starts[part] - lo,
-                                   lengths[part], period)
+        out[lo:lo + n] = _rsi_part(close[lo:lo + n], starts[part] - lo, lengths[part], period)
     return out
 
 
 _ASSETS_PER_PASS = 1024  # one gains and one losses column each in the recursion
 
 
-def _rsi_part(close: np.ndarray, local: np.ndarray, starts: np.ndarray, lengths: np.ndarray,
+def _rsi_part(close: np.ndarray, starts: np.ndarray, lengths: np.ndarray,
               period: int) -> np.ndarray:
     total = len(close)
     out = np.full(total, np.nan)
@@ -344,7 +351,7 @@ def _rsi_part(close: np.ndarray, local: np.ndarray, starts: np.ndarray, lengths:
         np.divide(100.0, rsi, out=rsi)
         np.subtract(100.0, rsi, out=rsi)
     rsi[avg_loss == 0] = 100.0  # no losses in the window (R2.2)
-    rsi[(local < period) | np.repeat(~keep, lengths)] = np.nan
+    _blank_first(rsi, (starts.tolist(), lengths.tolist()), period)  # all of a short history
     return out
 
 

@@ -57,8 +57,10 @@ _CHECK_BARS = 1 << 18
 
 def has_score(momentum: np.ndarray, offsets: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """IndicatorSet.has_score of every asset end to end (R2.7)."""
-    local = np.arange(len(momentum), dtype=np.intp) - np.repeat(offsets, lengths)
-    return np.isfinite(momentum) & (local >= MIN_SCORE_BARS - 1)
+    scored = np.isfinite(momentum)
+    for start, length in zip(offsets.tolist(), lengths.tolist(), strict=True):
+        scored[start:start + min(MIN_SCORE_BARS - 1, length)] = False
+    return scored
 
 
 def shared_block(ordered: Sequence[Any],

@@ -331,3 +331,18 @@ def test_block_check_agrees_with_the_per_asset_check_whatever_the_slices(assets,
         assert market_block.all_bars_usable(dates, block, starts) == expected
     finally:
         market_block._CHECK_BARS = original
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(1, 300), min_size=1, max_size=5), st.integers(0, 2**32 - 1))
+def test_block_has_score_is_each_assets_own(lengths, seed):
+    """R2.7 on the flat arrays: a finite M and 127 bars of that asset, never its neighbour's."""
+    from momentum.data.market_block import has_score  # noqa: PLC0415
+
+    rng = np.random.default_rng(seed)
+    closes = [np.exp(np.cumsum(rng.normal(0, 0.02, n))) * 20 for n in lengths]
+    momentum = np.concatenate([compute_indicators(c, np.ones(len(c))).momentum for c in closes])
+    offsets = np.concatenate(([0], np.cumsum(lengths)[:-1])).astype(np.intp)
+    flat = has_score(momentum, offsets, np.array(lengths))
+    expected = np.concatenate([compute_indicators(c, np.ones(len(c))).has_score for c in closes])
+    assert flat.tolist() == expected.tolist()
