@@ -213,6 +213,11 @@ class MarketView:
     def column_tickers(self, columns: np.ndarray) -> np.ndarray:
         return self._market._ticker_array[columns]
 
+    @property
+    def ticker_array(self) -> np.ndarray:
+        """The ticker of each market column (index it with columns)."""
+        return self._market._ticker_array
+
     def scorable_momentum(self, asset_type: AssetType,
                           columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Of the class's `columns`, those with a bar on its current date (R3.0) and a score

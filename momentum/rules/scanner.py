@@ -43,11 +43,18 @@ class ScanResult:
     day: date
     full_scan: bool
     candidates: tuple[Candidate, ...]   # after R3.6: not held, by score, at most max_candidates
-    passed_tickers: np.ndarray          # every asset at or above the threshold, by score
-    passed_scores: np.ndarray
+    passed_columns: np.ndarray          # market columns of every asset at or above the
+    passed_scores: np.ndarray           # threshold, by score (ticker ascending on ties)
     eligible: Mapping[AssetType, int]
     filtered: Mapping[str, int] = field(default_factory=dict)  # reason -> number of assets
     cache: ScanCache | None = None
+    column_tickers: np.ndarray | None = None  # the market's ticker of each column
+
+    @property
+    def passed_tickers(self) -> np.ndarray:
+        """The tickers of passed_columns (read by reports; the daily step needs only columns)."""
+        assert self.column_tickers is not None
+        return self.column_tickers[self.passed_columns]
 
     @property
     def passed(self) -> tuple[ScoredTicker, ...]:
@@ -151,8 +158,9 @@ class AssetScanner:
         why["already held or ordered"] += len(held)
         return ScanResult(day=view.day, full_scan=full,
                           candidates=_candidates(view, columns[chosen], scores[chosen].tolist()),
-                          passed_tickers=view.column_tickers(columns), passed_scores=scores,
-                          eligible=eligible, filtered=dict(why), cache=new_cache)
+                          passed_columns=columns, passed_scores=scores, eligible=eligible,
+                          filtered=dict(why), cache=new_cache,
+                          column_tickers=view.ticker_array)
 
     def _full_scan(self, view: MarketView):
         import numpy as np
