@@ -12,6 +12,7 @@ no user install does. Workloads:
                 outputs, parsed-CSV cache emptied before each run
     W1-again    the same on the unchanged directory (the cache filled by the previous run)
     W2          backtest of 200 stocks + 20 crypto x 5 y (CSV dir), cache emptied before each run
+    W2-again    the same on the unchanged directory
     paper-run   `paper --run` of one new day on the default (synthetic) universe, warm cache
     paper-report, help   `paper --report`, `main.py --help`
 """
@@ -89,6 +90,8 @@ def workloads(work: Path) -> list[Workload]:
                               "--data-dir", str(w1), *out]),
         Workload("W2", ["backtest", "--start", "2015-06-01", "--end", "2019-12-31",
                         "--data-dir", str(w2), *out], cold),
+        Workload("W2-again", ["backtest", "--start", "2015-06-01", "--end", "2019-12-31",
+                              "--data-dir", str(w2), *out]),
         Workload("paper-run", ["paper", "--run", "--date", PAPER_DAY, "--state-dir",
                                str(work / "paper"), "-q"], fresh_state),
         Workload("paper-report", ["paper", "--report", "--state-dir", str(work / "paper"), "-q"]),
