@@ -222,6 +222,10 @@ def indicator_block(close: np.ndarray, volume: np.ndarray, starts: np.ndarray,
     starts = np.asarray(starts, dtype=np.intp)
     lengths = np.asarray(lengths, dtype=np.intp)
     out = np.empty((4, len(close))) if out is None else out
+    # The RSI first, with rows 0 and 1 as its gains/losses scratch (overwritten below): no
+    # market-sized temporary is allocated and first touched (page faults cost like the work).
+    scratch = out[:2].reshape(-1) if out[:2].flags.c_contiguous else np.empty(2 * len(close))
+    _rsi_block(close, starts, lengths, RSI_PERIOD, out[2], scratch)
     ends = (starts + lengths).tolist()
     lo, first = 0, 0
     while lo < len(close):  # whole assets, about _GROUP_BARS bars together
@@ -234,7 +238,6 @@ def indicator_block(close: np.ndarray, volume: np.ndarray, starts: np.ndarray,
         out[1, lo:hi] = _window_mean_at_end(c * v, group, ADV_WINDOW)
         out[3, lo:hi] = _surge(v, group, SURGE_WINDOW)
         lo, first = hi, after
-    out[2] = _rsi_block(close, starts, lengths, RSI_PERIOD)
     return out
 
 
@@ -298,42 +301,44 @@ def _surge(volume: np.ndarray, group: Group, n: int) -> np.ndarray:
     return out
 
 
-def _rsi_block(close: np.ndarray, starts: np.ndarray, lengths: np.ndarray,
-               period: int) -> np.ndarray:
-    """rsi_wilder of every asset end to end, _ASSETS_PER_PASS assets at a time (memory)."""
-    out = np.empty(len(close))
+def _rsi_block(close: np.ndarray, starts: np.ndarray, lengths: np.ndarray, period: int,
+               out: np.ndarray, moves: np.ndarray) -> None:
+    """rsi_wilder of every asset end to end into `out`, _ASSETS_PER_PASS assets at a time.
+
+    `moves` (2 x bars, flat) is scratch: the gains of bar p at [p], its losses at [bars + p].
+    """
+    total = len(close)
     for a in range(0, len(starts), _ASSETS_PER_PASS):
         part = slice(a, a + _ASSETS_PER_PASS)
         lo, n = int(starts[part][0]), int(lengths[part].sum())
-        out[lo:lo + n] = _rsi_part(close[lo:lo + n], starts[part] - lo, lengths[part], period)
-    return out
+        _rsi_part(close[lo:lo + n], starts[part] - lo, lengths[part], period, out[lo:lo + n],
+                  moves, (lo, total + lo))
 
 
 _ASSETS_PER_PASS = 1024  # one gains and one losses column each in the recursion
 
 
-def _rsi_part(close: np.ndarray, starts: np.ndarray, lengths: np.ndarray,
-              period: int) -> np.ndarray:
+def _rsi_part(close: np.ndarray, starts: np.ndarray, lengths: np.ndarray, period: int,
+              out: np.ndarray, moves: np.ndarray, at: tuple[int, int]) -> None:
+    """The RSI of these assets into `out`; their gains and losses go to moves[at[0]:] and
+    moves[at[1]:] (column k of the recursion is one asset's gains or losses)."""
     total = len(close)
-    out = np.full(total, np.nan)
     keep = lengths > period
     first = starts[keep] + period  # the first RSI of each asset: its bar number `period`
     if not len(first):
-        return out
+        out[:] = np.nan
+        return
     if not np.isfinite(close).all():  # NaN gaps: the one-asset code handles them (never loaded)
         for lo, n in zip(starts.tolist(), lengths.tolist(), strict=True):
             out[lo:lo + n] = rsi_wilder(close[lo:lo + n], period)
-        return out
-    # Gains then losses end to end: moves[p] is the change into bar p (gains), and
-    # moves[total + p] the loss. Column k of the recursion is one asset's gains or losses.
-    moves = np.empty(2 * total)
-    gains, losses = moves[:total], moves[total:]
-    gains[0] = 0.0
+        return
+    gains, losses = moves[at[0]:at[0] + total], moves[at[1]:at[1] + total]
+    gains[0] = 0.0  # (the change into an asset's first bar is never used)
     np.subtract(close[1:], close[:-1], out=gains[1:])
     np.negative(gains, out=losses)
     np.maximum(gains, 0.0, out=gains)
     np.maximum(losses, 0.0, out=losses)
-    base = np.concatenate((first, first + total))
+    base = np.concatenate((first + at[0], first + at[1]))
     steps = np.tile(lengths[keep] - period, 2)  # averages per column, the seed included
     order = np.argsort(-steps, kind="stable")  # longest first: the running prefix narrows
     base, steps = base[order], steps[order]
@@ -352,7 +357,6 @@ def _rsi_part(close: np.ndarray, starts: np.ndarray, lengths: np.ndarray,
         np.subtract(100.0, rsi, out=rsi)
     rsi[avg_loss == 0] = 100.0  # no losses in the window (R2.2)
     _blank_first(rsi, (starts.tolist(), lengths.tolist()), period)  # all of a short history
-    return out
 
 
 def _wilder_steps(values: np.ndarray, base: np.ndarray, steps: np.ndarray, alpha: float,
