@@ -143,16 +143,28 @@ def _valid(dates: np.ndarray, values: np.ndarray, starts: np.ndarray | None = No
     """The checks of csv_source (finite, ascending unique dates, R1.1 price ranges) in one pass.
 
     With `starts`, `dates` and `values` are several files end to end, the next one beginning at
-    each start: dates need only ascend inside each file.
+    each start: dates need only ascend inside each file. A slice of rows at a time, so the
+    temporaries stay small and in cache.
     """
-    if not np.isfinite(values).all():
-        return False
-    if len(dates) > 1:
-        rising = np.diff(dates) > np.timedelta64(0, "D")
-        if starts is not None:
-            rising[starts - 1] = True
+    starts = np.empty(0, dtype=np.intp) if starts is None else np.asarray(starts, dtype=np.intp)
+    numbers = dates.view(np.int64)
+    for lo in range(0, len(dates), _CHECK_ROWS):
+        hi = min(lo + _CHECK_ROWS, len(dates))
+        if not _valid_rows(values[lo:hi]):
+            return False
+        rising = np.diff(numbers[lo:hi + 1]) > 0  # row k to k + 1, for k in lo..hi - 1
+        rising[starts[(starts > lo) & (starts <= hi)] - lo - 1] = True  # the next file begins
         if not rising.all():
             return False
+    return True
+
+
+_CHECK_ROWS = 1 << 18
+
+
+def _valid_rows(values: np.ndarray) -> bool:
+    if not np.isfinite(values).all():
+        return False
     o, h, lo, c, v = values.T
     return bool((values[:, :4] > 0).all() and (h >= lo).all() and (o >= lo).all()
                 and (o <= h).all() and (c >= lo).all() and (c <= h).all() and (v >= 0).all())

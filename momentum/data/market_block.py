@@ -25,7 +25,7 @@ def bar_block(bars: Sequence[PriceBars]) -> tuple[np.ndarray, np.ndarray, np.nda
     """(dates, block, starts, lengths): the bars end to end, the indicator rows still empty."""
     lengths = np.array([len(b) for b in bars], dtype=np.intp)
     starts = np.concatenate(([0], np.cumsum(lengths)[:-1])).astype(np.intp)
-    dates = np.concatenate([b.dates for b in bars]).astype("datetime64[D]")
+    dates = np.concatenate([b.dates for b in bars]).astype("datetime64[D]", copy=False)
     block = np.empty((len(BLOCK_ROWS), len(dates)))
     for k, column in enumerate(BAR_COLUMNS):  # column by column: sources often hold columns
         np.concatenate([b.values[:, k] for b in bars], out=block[BLOCK_ROWS.index(column)])

@@ -228,3 +228,34 @@ def test_batch_hashes_recently_changed_files_every_time(tmp_path: Path,
     monkeypatch.setattr(csv_fast, "_read_into", counting)
     assert sorted(csv_fast.read_price_batch(paths, cache)) == ["AAA", "BBB"]
     assert sorted(reads) == ["AAA", "BBB"]
+
+
+@pytest.mark.parametrize("slice_rows", [1, 2, 3, 5, 1 << 18])
+def test_batch_checks_agree_with_one_file_at_a_time_whatever_the_slice(
+        monkeypatch: pytest.MonkeyPatch, slice_rows: int):
+    import numpy as np  # noqa: PLC0415
+
+    rng = np.random.default_rng(slice_rows)
+    for _ in range(200):
+        files = []
+        for _ in range(int(rng.integers(1, 4))):
+            n = int(rng.integers(1, 6))
+            dates = np.datetime64("2024-01-01") + np.sort(rng.choice(40, n, replace=False))
+            close = rng.uniform(10, 20, n)
+            values = np.column_stack([close, close * 1.1, close * 0.9, close, rng.uniform(0, 9, n)])
+            k = int(rng.integers(n))
+            defect = rng.integers(5)
+            if defect == 1 and n > 1:
+                dates[k] = dates[k - 1] if k else dates[1]
+            elif defect == 2:
+                values[k, int(rng.integers(4))] = rng.choice([0.0, -1.0, np.nan])
+            elif defect == 3:
+                values[k, 4] = -1.0
+            files.append((dates, values))
+        expected = all(csv_fast._valid(d, v) for d, v in files)
+        ends = np.cumsum([len(d) for d, _ in files])
+        dates = np.concatenate([d for d, _ in files])
+        values = np.concatenate([v for _, v in files])
+        monkeypatch.setattr(csv_fast, "_CHECK_ROWS", slice_rows)
+        assert csv_fast._valid(dates, values, ends[:-1]) == expected
+        monkeypatch.setattr(csv_fast, "_CHECK_ROWS", 1 << 18)
