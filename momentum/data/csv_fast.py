@@ -236,9 +236,9 @@ def read_price_batch(paths: dict[str, Path], cache_dir: Path | None = None,
             found[name] = packed[key]
             continue
         batch.add(name, buffer, n)
-        if len(batch.text) >= _BATCH_BYTES:  # parse as we go: the text is not held whole
+        if batch.size >= _BATCH_BYTES:  # parse as we go: the text is not held whole
             parsed |= _parse_batch(batch)
-            batch = _BatchText()
+            batch = _BatchText(batch.buffer)  # the parsed table holds no view of the text
     if batch.names:
         parsed |= _parse_batch(batch)
     found |= parsed
@@ -294,12 +294,23 @@ _BATCH_BYTES = 8 << 20  # CSV text per pyarrow call: few calls, bounded memory
 
 
 class _BatchText:
-    """Plain price files' rows end to end under one header: one CSV text to parse at once."""
+    """Plain price files' rows end to end under one header: one CSV text to parse at once.
 
-    def __init__(self) -> None:
-        self.text = bytearray(_HEADERS[0])
+    The text is written into `buffer` (kept from batch to batch by the caller), so the ~100 MB
+    of a large market's CSV passes through one block of memory, not a new one per batch.
+    """
+
+    def __init__(self, buffer: bytearray | None = None) -> None:
+        header = _HEADERS[0]
+        self.buffer = bytearray(_BATCH_BYTES + (1 << 20)) if buffer is None else buffer
+        self.buffer[:len(header)] = header
+        self.size = len(header)
         self.names: list[str] = []
         self.rows: list[int] = []
+
+    @property
+    def text(self) -> memoryview:
+        return memoryview(self.buffer)[:self.size]
 
     def add(self, name: str, data: bytearray, n: int) -> None:
         """Append the file in data[:n] unless pyarrow could read it otherwise than the
@@ -310,10 +321,15 @@ class _BatchText:
                 or data.find(b"\r", skip, n) >= 0 or data.find(b'"', skip, n) >= 0):
             return
         self.names.append(name)
-        self.text += memoryview(data)[skip:n]
+        end = self.size + n - skip
+        if end + 1 > len(self.buffer):  # a file larger than a batch: grow for it
+            self.buffer.extend(bytes(end + 1 - len(self.buffer)))
+        self.buffer[self.size:end] = memoryview(data)[skip:n]
         complete = data[n - 1] == ord("\n")
         if not complete:
-            self.text += b"\n"
+            self.buffer[end] = ord("\n")
+            end += 1
+        self.size = end
         self.rows.append(data.count(b"\n", skip, n) + (0 if complete else 1))
 
 

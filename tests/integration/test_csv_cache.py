@@ -259,3 +259,16 @@ def test_batch_checks_agree_with_one_file_at_a_time_whatever_the_slice(
         monkeypatch.setattr(csv_fast, "_CHECK_ROWS", slice_rows)
         assert csv_fast._valid(dates, values, ends[:-1]) == expected
         monkeypatch.setattr(csv_fast, "_CHECK_ROWS", 1 << 18)
+
+
+def test_batches_that_reuse_one_buffer_keep_each_files_own_bars(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(csv_fast, "_BATCH_BYTES", 40)  # a batch per file or two, one buffer
+    texts = {f"T{i}": GOOD.replace("1000", str(1000 + i)).replace("10.5,", f"10.{i}5,")
+             for i in range(6)}
+    root = write_many(tmp_path / "data", texts)
+    batch = csv_fast.read_price_batch({t: root / "stocks" / f"{t}.csv" for t in texts})
+    assert sorted(batch) == sorted(texts)
+    for ticker in texts:
+        expected = load_price_file(root / "stocks" / f"{ticker}.csv")
+        assert batch[ticker].values.tolist() == expected.to_numpy().tolist()
