@@ -43,6 +43,11 @@ _BOM = b"\xef\xbb\xbf"
 _EPOCH_DAY = np.datetime64("1970-01-01", "D")
 
 
+def _days(numbers: np.ndarray) -> np.ndarray:
+    """Day numbers since 1970-01-01 as datetime64[D], in one new array (the epoch is day 0)."""
+    return numbers.astype(np.int64).view("datetime64[D]")
+
+
 def read_price_file(path: Path, load_price_file: Callable[[Path], pd.DataFrame],
                     cache_dir: Path | None = None) -> pd.DataFrame:
     """Read and check one price file, from the parsed cache when its content is unchanged."""
@@ -124,7 +129,7 @@ def _arrow_table(text: bytes | bytearray, quoted: bool):  # noqa: ANN202 - a pya
 def _arrays(table) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN001 - a pyarrow.Table
     """(dates, (n, 5) values) from a parsed table, straight from its buffers: pyarrow's
     to_numpy would import pandas."""
-    dates = _column(table.column("date"), np.int32).astype(np.int64) + _EPOCH_DAY
+    dates = _days(_column(table.column("date"), np.int32))
     columns = np.empty((len(BAR_COLUMNS), table.num_rows))  # column by column: no strided copy
     for k, column in enumerate(BAR_COLUMNS):
         columns[k] = _column(table.column(column), np.float64)
@@ -380,7 +385,7 @@ def _load_pack(path: Path) -> tuple[Entries, dict[Signature, str]]:
     if count <= 0 or (rows <= 0).any() or len(raw) != start + int(rows.sum()) * 48:
         return {}, {}  # damaged: the files are read again (and a new pack written)
     columns = np.frombuffer(raw, dtype="<f8", offset=start).reshape(6, -1)
-    dates = _EPOCH_DAY + columns[0].astype(np.int64)
+    dates = _days(columns[0])
     names = [key.decode("ascii") for key in index["key"].tolist()]
     entries = _valid_entries(names, rows.tolist(), dates, columns[1:].T)
     known = {tuple(stat): key.decode("ascii")
