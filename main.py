@@ -847,7 +847,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     from momentum.core.calendar import step_days
     from momentum.core.domain import AssetType
     from momentum.reports.backtest import write_backtest_outputs
-    from momentum.reports.console import make_console, step_progress, summary_table
+    from momentum.reports.console import print_summary, print_text, step_progress
     from momentum.rules.metrics import summarize
 
     if args.end < args.start:
@@ -868,9 +868,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
                                    config_summary=strategy.config.redacted(),
                                    exit_config=strategy.config.signals.exit, summary=summary,
                                    cache_dir=Path(data.cache_dir) if data.cache_enabled else None)
-    console = make_console()
-    console.print(summary_table(summary))
-    console.print(f"Results in {out_dir}/: " + ", ".join(sorted(p.name for p in paths.values())))
+    print_summary(summary)
+    print_text(f"Results in {out_dir}/: " + ", ".join(sorted(p.name for p in paths.values())))
     strategy.report_requests()
     return ExitCode.OK
 

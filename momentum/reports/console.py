@@ -91,9 +91,51 @@ def summary_table(summary: dict[str, Any]) -> Table:
     """The key figures of a backtest summary (summary.json) as a two-column table."""
     from rich.table import Table
 
-    table = Table(title="Backtest summary", title_justify="left", show_header=False)
+    table = Table(title=SUMMARY_TITLE, title_justify="left", show_header=False)
     table.add_column("metric")
     table.add_column("value", justify="right")
+    for label, value in summary_rows(summary):
+        table.add_row(label, value)
+    return table
+
+
+SUMMARY_TITLE = "Backtest summary"
+
+
+def print_summary(summary: dict[str, Any], file=None) -> None:
+    """Print summary_table: the same bytes rich writes, without loading rich in a pipe or file
+    when every cell is plain printable ASCII and the table fits the pipe width."""
+    out = file or sys.stdout
+    rows = summary_rows(summary)
+    plain = None if out.isatty() else _plain_table(SUMMARY_TITLE, rows)
+    if plain is None:
+        make_console(out).print(summary_table(summary))
+        return
+    out.write(plain)
+    out.flush()
+
+
+def _plain_table(title: str, rows: list[tuple[str, str]]) -> str | None:
+    """rich's rendering of a titled, headerless two-column table (left, right-justified) with
+    its default box, or None when rich could render it otherwise (markup, emoji codes, other
+    characters, wrapping)."""
+    cells = [title, *(cell for row in rows for cell in row)]
+    if not rows or not all(_PRINTABLE_ASCII_RE.fullmatch(c) and "\n" not in c for c in cells):
+        return None
+    if any("[" in c or _EMOJI_CODE_RE.search(c) for c in cells):
+        return None
+    left, right = (max(len(row[k]) for row in rows) for k in (0, 1))
+    width = left + right + 7  # "│ " + left + " │ " + right + " │"
+    if width > PIPE_WIDTH or len(title) > width:
+        return None
+    lines = [title.ljust(width), f"┌{'─' * (left + 2)}┬{'─' * (right + 2)}┐"]
+    lines += [f"│ {a.ljust(left)} │ {b.rjust(right)} │" for a, b in rows]
+    lines.append(f"└{'─' * (left + 2)}┴{'─' * (right + 2)}┘")
+    return "\n".join(lines) + "\n"
+
+
+def summary_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
+    """(label, value) of each line of the backtest summary table."""
     perf = summary.get("performance", summary)
     trades = summary.get("trades", {})
     rows = [
@@ -114,9 +156,7 @@ def summary_table(summary: dict[str, Any]) -> Table:
     bench = summary.get("benchmark") or {}
     if bench.get("total_return") is not None:
         rows.append((f"Buy and hold {bench.get('ticker')}", _pct(bench.get("total_return"))))
-    for label, value in rows:
-        table.add_row(label, value)
-    return table
+    return rows
 
 
 def _pct(x: Any) -> str:

@@ -92,6 +92,7 @@ def test_backtest_and_paper_run_never_import_pandas(source: str, tmp_path: Path)
     assert code == "0"
     assert "numpy" in names  # the probe sees the engine's imports
     assert "pandas" not in names and "exchange_calendars" not in names, sorted(names)
+    assert "rich" not in names  # the summary table to a pipe is written as rich would write it
     state = ["--state-dir", str(tmp_path / "state"), *data, "-q"]
     for argv in (["paper", "--init", "--date", "2019-03-01"],
                  ["paper", "--run", "--date", "2019-03-06"]):

@@ -57,3 +57,40 @@ def test_a_plain_report_needs_no_rich():
     assert not _prints_as_is("x" * (PIPE_WIDTH + 1), PIPE_WIDTH)
     assert _prints_as_is("x" * (PIPE_WIDTH + 1), None)
     assert not _prints_as_is("see :thumbs_up:", None)
+
+
+# ---------------------------------------------------------------- the backtest summary table
+
+SUMMARY = {"start": "2015-06-01", "end": "2024-12-31", "steps": 2414,
+           "performance": {"final_equity": "106387.81", "total_return": 0.0639, "cagr": 0.0065,
+                           "sharpe": 0.13, "sortino": 0.18, "max_drawdown": {"depth": 0.172},
+                           "average_exposure": 0.1735},
+           "trades": {"closed": 355, "open_positions": 1, "win_rate": 0.4789,
+                      "profit_factor": 1.03},
+           "benchmark": {"ticker": "SPY", "total_return": 0.3502}}
+SUMMARIES = [
+    SUMMARY, {}, {"start": "2024-01-02", "end": "2024-01-03", "steps": 1},
+    {**SUMMARY, "benchmark": {"ticker": "[SPY]", "total_return": 0.1}},        # markup: rich
+    {**SUMMARY, "benchmark": {"ticker": ":thumbs_up:", "total_return": 0.1}},  # emoji: rich
+    {**SUMMARY, "benchmark": {"ticker": "S\u00e9P", "total_return": 0.1}},      # non-ASCII: rich
+    {**SUMMARY, "benchmark": {"ticker": "X" * 150, "total_return": 0.1}},      # wider than a pipe
+    {**SUMMARY, "performance": {**SUMMARY["performance"], "final_equity": "1e15"}},
+]
+
+
+@pytest.mark.parametrize("summary", SUMMARIES)
+def test_summary_prints_what_rich_prints(summary: dict):
+    from momentum.reports.console import print_summary, summary_table  # noqa: PLC0415
+
+    expected = io.StringIO()
+    make_console(expected).print(summary_table(summary))
+    out = io.StringIO()
+    print_summary(summary, file=out)
+    assert out.getvalue() == expected.getvalue()
+
+
+def test_plain_summary_is_written_without_rich():
+    from momentum.reports import console  # noqa: PLC0415
+
+    assert console._plain_table(console.SUMMARY_TITLE, console.summary_rows(SUMMARY)) is not None
+    assert console._plain_table("t", [("a", "[b]")]) is None
