@@ -109,7 +109,8 @@ class CsvDirectorySource:
         which raises its DataError when its ticker is asked for."""
         paths = {t: self._paths[t] for t in tickers if t in self._paths and t not in self._bars}
         pack = hashlib.sha1(str(self.root.resolve()).encode()).hexdigest()[:16]
-        for ticker, bars in read_price_batch(paths, self._cache_dir, f"dir-{pack}").items():
+        for ticker, bars in read_price_batch(paths, self._cache_dir, f"dir-{pack}",
+                                             background=True).items():
             self._prefetched[ticker] = self._handed_out(ticker, bars)
 
     def validate_all(self) -> int:

@@ -272,3 +272,36 @@ def test_batches_that_reuse_one_buffer_keep_each_files_own_bars(tmp_path: Path,
     for ticker in texts:
         expected = load_price_file(root / "stocks" / f"{ticker}.csv")
         assert batch[ticker].values.tolist() == expected.to_numpy().tolist()
+
+
+def test_pack_written_in_the_background_is_there_for_the_next_read(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    root = write_many(tmp_path / "data", {"AAA": GOOD, "BBB": GOOD.replace("1000", "1300")})
+    cache = tmp_path / "cache"
+    paths = {t: root / "stocks" / f"{t}.csv" for t in ("AAA", "BBB")}
+    first = csv_fast.read_price_batch(paths, cache, background=True)
+    monkeypatch.setattr(csv_fast, "_parse_batch", lambda batch: {})  # only the pack can answer
+    again = csv_fast.read_price_batch(paths, cache)  # waits for the writer first
+    assert sorted(again) == ["AAA", "BBB"]
+    assert again["BBB"].values.tolist() == first["BBB"].values.tolist()
+
+
+def test_process_exits_only_once_its_background_pack_is_written(tmp_path: Path):
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    texts = {f"T{i}": GOOD.replace("1000", str(1000 + i)) for i in range(40)}
+    root = write_many(tmp_path / "data", texts)
+    cache = tmp_path / "cache"
+    script = ("import sys; from pathlib import Path; sys.path.insert(0, sys.argv[1]);"
+              "from momentum.data import csv_fast;"
+              "root = Path(sys.argv[2]);"
+              "paths = {p.stem: p for p in sorted((root / 'stocks').glob('*.csv'))};"
+              "assert len(csv_fast.read_price_batch(paths, Path(sys.argv[3]), background=True))"
+              " == 40")
+    repo = Path(__file__).resolve().parents[2]
+    subprocess.run([sys.executable, "-c", script, str(repo), str(root), str(cache)],
+                   check=True, timeout=60)
+    (pack,) = cache.glob("*.pack")
+    entries, _ = csv_fast._load_pack(pack)
+    assert len(entries) == 40 and not list(cache.glob("*.tmp"))
