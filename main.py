@@ -861,7 +861,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     with step_progress(total, "backtest") as advance:
         result = strategy.run_backtest(
             args.start, args.end,
-            on_step=lambda day, state: advance(f"{day.day}  equity {day.equity:,.0f}"))
+            on_step=lambda day, state: advance(lambda: f"{day.day}  equity {day.equity:,.0f}"))
     summary = summarize(result, market)
     data = strategy.config.data
     paths = write_backtest_outputs(result, market, out_dir,

@@ -172,8 +172,10 @@ def _money(x: Any) -> str:
 
 
 @contextmanager
-def step_progress(total: int, label: str) -> Iterator[Callable[[str], None]]:
-    """A progress bar on a terminal (stderr); a no-op elsewhere. Yields advance(description)."""
+def step_progress(total: int,
+                  label: str) -> Iterator[Callable[[str | Callable[[], str]], None]]:
+    """A progress bar on a terminal (stderr); a no-op elsewhere. Yields advance(description);
+    the description may be a function, called only when there is a bar to show it."""
     if not sys.stderr.isatty():
         yield lambda _text: None
         return
@@ -185,7 +187,8 @@ def step_progress(total: int, label: str) -> Iterator[Callable[[str], None]]:
                TimeRemainingColumn())
     with Progress(*columns, console=Console(file=sys.stderr), transient=True) as progress:
         task = progress.add_task(label, total=total)
-        yield lambda text: progress.update(task, advance=1, description=text)
+        yield lambda text: progress.update(task, advance=1,
+                                           description=text() if callable(text) else text)
 
 
 def paper_run_lines(outcome: PaperRunOutcome, report_dir: str) -> list[str]:
