@@ -133,15 +133,20 @@ def _arrays(table) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN001 - a pyarrow
     dates = _days(_column(table.column("date"), np.int32))
     columns = np.empty((len(BAR_COLUMNS), table.num_rows))  # column by column: no strided copy
     for k, column in enumerate(BAR_COLUMNS):
-        columns[k] = _column(table.column(column), np.float64)
+        _column(table.column(column), np.float64, out=columns[k])
     return dates, columns.T
 
 
-def _column(chunked, dtype: type) -> np.ndarray:  # noqa: ANN001 - a pyarrow.ChunkedArray
-    # Null-free by the parse options (no null values, strings cannot be null).
+def _column(chunked, dtype: type, out: np.ndarray | None = None) -> np.ndarray:  # noqa: ANN001
+    """A null-free pyarrow.ChunkedArray's values (the parse options allow no nulls), its chunks
+    copied once: into `out` when given."""
     parts = [np.frombuffer(chunk.buffers()[1], dtype=dtype, count=len(chunk),
                            offset=chunk.offset * np.dtype(dtype).itemsize)
              for chunk in chunked.chunks]
+    if out is not None:
+        if parts:
+            np.concatenate(parts, out=out)
+        return out
     return np.concatenate(parts) if parts else np.empty(0, dtype=dtype)
 
 
