@@ -279,6 +279,8 @@ def decide_entries(state: EngineState, view: MarketView, rules: Rules, result: D
     result.signals = rules.signals.entry_signals(scan.candidates)
     if state.halt is not None:  # kill switch: signals are shown, none is taken
         approved, rejected = [], [_halted(view.day, s.ticker, state.halt) for s in result.signals]
+    elif not result.signals:  # half the days: nothing for the risk manager to size or check
+        approved, rejected = [], []
     else:
         approved, rejected = rules.risk.approve_entries(view.day, result.signals,
                                                         RiskBook.of(book, result.previous_equity))
