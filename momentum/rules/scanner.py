@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -59,7 +58,7 @@ class ScanResult:
     @property
     def passed(self) -> tuple[ScoredTicker, ...]:
         return tuple(ScoredTicker(t, s) for t, s in
-                     zip(self.passed_tickers.tolist(), self.passed_scores.tolist()))
+                     zip(self.passed_tickers.tolist(), self.passed_scores.tolist(), strict=True))
 
 
 def momentum_score(m: np.ndarray | float, ref_sorted: np.ndarray) -> np.ndarray:
@@ -77,31 +76,36 @@ def momentum_score(m: np.ndarray | float, ref_sorted: np.ndarray) -> np.ndarray:
     return 50.0 * (less + less_or_equal) / n  # 2*less + equal, in whole numbers: exact
 
 
+def _count(why: dict[str, int], reason: str, n: int) -> None:
+    """Add n assets to a reason's count (a plain dict: a Counter costs more, every day)."""
+    why[reason] = why.get(reason, 0) + n
+
+
 def is_full_scan_day(day: date, cache: ScanCache | None, rescan_interval_days: int) -> bool:
     """R3.4: the first step of a run, or `rescan_interval_days` calendar days since the last."""
     return cache is None or (day - cache.full_scan_date).days >= rescan_interval_days
 
 
-def eligible_mask(snap: ScanSnapshot, cfg: ScannerConfig) -> tuple[np.ndarray, Counter[str]]:
+def eligible_mask(snap: ScanSnapshot, cfg: ScannerConfig) -> tuple[np.ndarray, dict[str, int]]:
     """R3.1/R3.2: which assets of the snapshot are eligible, and why the others are not."""
     import numpy as np
 
-    why: Counter[str] = Counter()
+    why: dict[str, int] = {}
     scored = snap.has_score
     n_scored = int(np.count_nonzero(scored))
-    why["short history (R2.7)"] += len(scored) - n_scored
+    _count(why, "short history (R2.7)", len(scored) - n_scored)
     if snap.asset_type is AssetType.CRYPTO:
         return _top_crypto(snap, scored, cfg.crypto_top_n, why), why
     cap_ok = scored & (snap.market_cap >= cfg.stock_min_market_cap)  # unknown (NaN) cap fails
     eligible = cap_ok & (snap.adv20_usd >= cfg.stock_min_volume)
     n_cap_ok = int(np.count_nonzero(cap_ok))
-    why["market cap below minimum or unknown"] += n_scored - n_cap_ok
-    why["ADV20 below minimum"] += n_cap_ok - int(np.count_nonzero(eligible))
+    _count(why, "market cap below minimum or unknown", n_scored - n_cap_ok)
+    _count(why, "ADV20 below minimum", n_cap_ok - int(np.count_nonzero(eligible)))
     return eligible, why
 
 
 def _top_crypto(snap: ScanSnapshot, scored: np.ndarray, top_n: int,
-                why: Counter[str]) -> np.ndarray:
+                why: dict[str, int]) -> np.ndarray:
     import numpy as np
 
     idx = np.flatnonzero(scored)
@@ -109,7 +113,7 @@ def _top_crypto(snap: ScanSnapshot, scored: np.ndarray, top_n: int,
     order = idx[np.lexsort((snap.tickers[idx], -snap.adv20_usd[idx]))]
     mask = np.zeros(len(snap.assets), dtype=bool)
     mask[order[:top_n]] = True
-    why[f"outside the top {top_n} crypto by ADV20"] += max(0, len(order) - top_n)
+    _count(why, f"outside the top {top_n} crypto by ADV20", max(0, len(order) - top_n))
     return mask
 
 
@@ -155,7 +159,7 @@ class AssetScanner:
         ranked = columns.tolist()
         held = set(view.columns_of(exclude)).intersection(ranked) if exclude else set()
         chosen = np.asarray(_first_free(ranked, held, self.cfg.max_candidates), dtype=np.intp)
-        why["already held or ordered"] += len(held)
+        _count(why, "already held or ordered", len(held))
         return ScanResult(day=view.day, full_scan=full,
                           candidates=_candidates(view, columns[chosen], scores[chosen].tolist()),
                           passed_columns=columns, passed_scores=scores, eligible=eligible,
@@ -169,12 +173,14 @@ class AssetScanner:
         eligible: dict[AssetType, int] = {}
         refs: dict[AssetType, tuple[float, ...]] = {}
         arrays: dict[AssetType, np.ndarray] = {}
-        why: Counter[str] = Counter()
+        why: dict[str, int] = {}
         for asset_type in SCANNED_TYPES:
             snap = view.snapshot(asset_type)
-            why["no bar on the day (R3.0)"] += view.listed_count(asset_type) - len(snap.assets)
+            _count(why, "no bar on the day (R3.0)",
+                   view.listed_count(asset_type) - len(snap.assets))
             mask, reasons = eligible_mask(snap, self.cfg)
-            why.update(reasons)
+            for reason, n in reasons.items():
+                _count(why, reason, n)
             momentum = snap.momentum[mask]
             order = np.argsort(momentum)
             ref = momentum[order]
@@ -195,7 +201,7 @@ class AssetScanner:
         stored = view.columns_by_type(cache.candidates)
         refs = self._ref_arrays(cache)
         groups: list[_Passed] = []
-        why: Counter[str] = Counter()
+        why: dict[str, int] = {}
         for asset_type in SCANNED_TYPES:
             columns, momentum = view.scorable_momentum(asset_type, stored[asset_type])
             groups.append(self._above_threshold(asset_type, columns, momentum,
@@ -204,7 +210,7 @@ class AssetScanner:
         return groups, eligible, why, cache
 
     def _above_threshold(self, asset_type: AssetType, columns: np.ndarray, momentum: np.ndarray,
-                         ref: np.ndarray, why: Counter[str]) -> _Passed:
+                         ref: np.ndarray, why: dict[str, int]) -> _Passed:
         """Score the scorable assets of a class against `ref`; keep those >= the threshold."""
         import numpy as np
 
@@ -213,7 +219,7 @@ class AssetScanner:
         scores = momentum_score(momentum, ref)
         keep = scores >= self.cfg.momentum_threshold
         kept = int(np.count_nonzero(keep))
-        why["score below threshold"] += len(keep) - kept
+        _count(why, "score below threshold", len(keep) - kept)
         if kept == len(keep):
             return _Passed(asset_type, columns, scores)
         return _Passed(asset_type, columns[keep], scores[keep])
