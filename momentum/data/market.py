@@ -119,6 +119,7 @@ class Market:
         self._dates, self._asof, self._exact = _asof_index(ordered)
         # Python ints: a bisect on them beats building a datetime64 for every lookup.
         self._ordinals = (self._dates.astype(np.int64) + _EPOCH_ORDINAL).tolist()
+        self._rows_of_days: dict[date, int] = {}  # _row of each date asked for (MarketView)
         self._flat = _FlatArrays.build(ordered)
         self._momentum = self._flat.values[:, _MOMENTUM]  # a view: M of every bar
         # Field by field (a view, (len(_FIELDS), bars)): take(flat, axis=1) gathers the bars

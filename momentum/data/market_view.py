@@ -78,8 +78,10 @@ class MarketView:
     def __init__(self, market: Market, day: date) -> None:
         self._market = market
         self.day = day
-        # A view lives for one step: rows and snapshots asked for again that day are reused.
-        self._rows: dict[date, int] = {}
+        # A view lives for one step: snapshots asked for again that day are reused. The row of a
+        # date is the same for every view (callers clamp the date to the view's day first), so
+        # the market keeps one table of them.
+        self._rows: dict[date, int] = market._rows_of_days
         self._on_day: dict[AssetType, tuple[np.ndarray, np.ndarray]] = {}
         self._snapshots: dict[AssetType, ScanSnapshot] = {}
         # The bar date each class is decided on: `day`, or yesterday for crypto while today's UTC
