@@ -346,3 +346,26 @@ def test_block_has_score_is_each_assets_own(lengths, seed):
     flat = has_score(momentum, offsets, np.array(lengths))
     expected = np.concatenate([compute_indicators(c, np.ones(len(c))).has_score for c in closes])
     assert flat.tolist() == expected.tolist()
+
+
+def test_indicator_block_special_histories_equal_one_asset_at_a_time():
+    """Closes that only rise (no loss yet: RSI 100, R2.2), a missing close (the NaN path), and a
+    result array that is not contiguous (no scratch rows to borrow)."""
+    rising = np.linspace(10.0, 40.0, 60)
+    gap = np.exp(np.linspace(0, 1, 50)) * 20
+    gap[30] = np.nan
+    plain = np.exp(np.sin(np.arange(80) / 5.0)) * 15
+    cases = [[rising, plain], [plain, gap, rising], [gap]]
+    for closes in cases:
+        lengths = np.array([len(c) for c in closes])
+        starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+        close = np.concatenate(closes)
+        volume = np.ones(len(close)) * 1000.0
+        for out in (None, np.empty((4, 2 * len(close)))[:, ::2]):
+            block = indicator_block(close, volume, starts, lengths, out=out)
+            for c, lo, n in zip(closes, starts, lengths, strict=True):
+                alone = compute_indicators(c, np.ones(n) * 1000.0)
+                for k, field in enumerate(("momentum", "adv20_usd", "rsi14", "surge_ratio")):
+                    assert same_bits(block[k, lo:lo + n], getattr(alone, field)), field
+    assert (indicator_block(rising, np.ones(60), np.array([0]), np.array([60]))[2, 14:]
+            == 100.0).all()
