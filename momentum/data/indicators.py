@@ -224,7 +224,7 @@ def indicator_block(close: np.ndarray, volume: np.ndarray, starts: np.ndarray,
     out = np.empty((4, len(close))) if out is None else out
     # The RSI first, with rows 0 and 1 as its gains/losses scratch (overwritten below): no
     # market-sized temporary is allocated and first touched (page faults cost like the work).
-    scratch = out[:2].reshape(-1) if out[:2].flags.c_contiguous else np.empty(2 * len(close))
+    scratch = out[:2].reshape(-1)  # a view of the two rows (a copy if `out` is not contiguous)
     _rsi_block(close, starts, lengths, RSI_PERIOD, out[2], scratch)
     ends = (starts + lengths).tolist()
     lo, first = 0, 0
