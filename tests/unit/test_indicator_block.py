@@ -369,3 +369,20 @@ def test_indicator_block_special_histories_equal_one_asset_at_a_time():
                     assert same_bits(block[k, lo:lo + n], getattr(alone, field)), field
     assert (indicator_block(rising, np.ones(60), np.array([0]), np.array([60]))[2, 14:]
             == 100.0).all()
+
+
+def test_ewm_mean_refuses_a_one_dimensional_array():
+    with pytest.raises(ValueError, match=r"^ewm_mean needs a 2-D array \(rows are time steps\)$"):
+        ewm_mean(np.arange(5.0), 1.0)
+
+
+def test_surge_after_a_silent_window_is_infinite_for_any_volume_above_zero():
+    """R2.6: a 0 mean of the 20 bars before today -> +inf when today has volume (fractional crypto
+    volume included), NaN when today has none; the block and one asset agree."""
+    for today, expected in ((0.5, np.inf), (0.0, np.nan)):
+        volume = np.array([0.0] * 20 + [today, 0.0])
+        close = np.linspace(10, 12, len(volume))
+        alone = compute_indicators(close, volume).surge_ratio
+        block = indicator_block(close, volume, np.array([0]), np.array([len(volume)]))[3]
+        assert same_bits(block, alone)
+        assert same_bits(block[20:21], np.array([expected]))
