@@ -386,3 +386,12 @@ def test_surge_after_a_silent_window_is_infinite_for_any_volume_above_zero():
         block = indicator_block(close, volume, np.array([0]), np.array([len(volume)]))[3]
         assert same_bits(block, alone)
         assert same_bits(block[20:21], np.array([expected]))
+
+
+def test_flat_closes_have_rsi_100_in_the_block_and_alone():
+    """R2.2: no losses in the window -> RSI 100, also when there are no gains either (0 / 0)."""
+    close = np.full(40, 25.0)
+    alone = compute_indicators(close, np.ones(40)).rsi14
+    block = indicator_block(close, np.ones(40), np.array([0]), np.array([40]))[2]
+    assert same_bits(block, alone)
+    assert (block[14:] == 100.0).all() and np.isnan(block[:14]).all()
