@@ -75,6 +75,16 @@ class PriceBars:
                             columns=list(BAR_COLUMNS))
 
 
+def ascend_between_starts(days: np.ndarray, starts: np.ndarray, lo: int, hi: int) -> bool:
+    """Whether the day numbers (int64) of several series laid end to end rise strictly from each
+    row k to k + 1, for k in lo..hi - 1, except where k + 1 is a series' first row (`starts`):
+    nothing orders one series' last day against the next one's first. Checked a slice at a time
+    by the callers, so the pair across two slices is this slice's last."""
+    rising = np.diff(days[lo:hi + 1]) > 0
+    rising[starts[(starts > lo) & (starts <= hi)] - lo - 1] = True
+    return bool(rising.all())
+
+
 def price_bars_of(frame: pd.DataFrame) -> PriceBars:
     """A bar frame (any column order) as PriceBars in BAR_COLUMNS order."""
     columns = list(frame.columns)

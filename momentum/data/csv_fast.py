@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from momentum.data.base import BAR_COLUMNS, PriceBars, price_bars_of
+from momentum.data.base import BAR_COLUMNS, PriceBars, ascend_between_starts, price_bars_of
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -163,9 +163,7 @@ def _valid(dates: np.ndarray, values: np.ndarray, starts: np.ndarray | None = No
         hi = min(lo + _CHECK_ROWS, len(dates))
         if not _valid_rows(values[lo:hi]):
             return False
-        rising = np.diff(numbers[lo:hi + 1]) > 0  # row k to k + 1, for k in lo..hi - 1
-        rising[starts[(starts > lo) & (starts <= hi)] - lo - 1] = True  # the next file begins
-        if not rising.all():
+        if not ascend_between_starts(numbers, starts, lo, hi):  # inside each file
             return False
     return True
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from momentum.data.base import BAR_COLUMNS, PriceBars
+from momentum.data.base import BAR_COLUMNS, PriceBars, ascend_between_starts
 from momentum.data.indicators import MIN_SCORE_BARS
 
 # The first five rows are the scan fields of the flat arrays (momentum .. close), side by side.
@@ -44,10 +44,7 @@ def all_bars_usable(dates: np.ndarray, block: np.ndarray, starts: np.ndarray) ->
         c, o, h, low = bars[:4]
         if not ((low <= np.minimum(o, c)).all() and (h >= np.maximum(o, c)).all()):
             return False
-        rising = np.diff(numbers[lo:hi + 1]) > 0  # bar k to k + 1, for k in lo..hi - 1
-        following = starts[(starts > lo) & (starts <= hi)]  # an asset's first bar follows
-        rising[following - lo - 1] = True  # the previous asset's last: no order between them
-        if not rising.all():
+        if not ascend_between_starts(numbers, starts, lo, hi):  # inside each asset
             return False
     return True
 
