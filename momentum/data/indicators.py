@@ -101,13 +101,20 @@ def _ewm_dense(m: np.ndarray, alpha: float) -> None:
     a, b = np.empty_like(w), np.empty_like(w)
     mv = np.empty(w.shape, dtype=bool)
     for row in m[1:]:
-        np.multiply(w, old, out=a)
-        np.multiply(row, alpha, out=b)
-        np.add(a, b, out=a)
-        np.divide(a, denom, out=a)
-        np.not_equal(w, row, out=mv)
-        np.copyto(w, a, where=mv)
+        _ewm_step(w, row, old, alpha, denom, a, b, mv)
         row[...] = w
+
+
+def _ewm_step(w: np.ndarray, x: np.ndarray, old: float, alpha: float, denom: float,
+              a: np.ndarray, b: np.ndarray, mv: np.ndarray) -> None:
+    """w <- (old*w + alpha*x) / denom where w != x (pandas keeps w when it equals x), in place;
+    a, b and mv are scratch of w's shape."""
+    np.multiply(w, old, out=a)
+    np.multiply(x, alpha, out=b)
+    np.add(a, b, out=a)
+    np.divide(a, denom, out=a)
+    np.not_equal(w, x, out=mv)
+    np.copyto(w, a, where=mv)
 
 
 _FEW_COLUMNS = 12
@@ -361,7 +368,7 @@ def _rsi_part(close: np.ndarray, starts: np.ndarray, lengths: np.ndarray, period
 
 def _wilder_steps(values: np.ndarray, base: np.ndarray, steps: np.ndarray, alpha: float,
                   w: np.ndarray) -> None:
-    """_ewm_dense on columns that lie in `values` itself, in place: column k is
+    """_ewm_dense's step on columns that lie in `values` itself, in place: column k is
     values[base[k]:base[k] + steps[k]] (its seed already there, in w[k]), steps descending.
 
     Each time step gathers the running columns' values, advances them together and writes
@@ -376,10 +383,5 @@ def _wilder_steps(values: np.ndarray, base: np.ndarray, steps: np.ndarray, alpha
         pos, prev, row, a, b, mv = at[:k], w[:k], cur[:k], scaled[:k], step[:k], moved[:k]
         pos += 1
         values.take(pos, out=row)
-        np.multiply(prev, old, out=a)
-        np.multiply(row, alpha, out=b)
-        np.add(a, b, out=a)
-        np.divide(a, denom, out=a)
-        np.not_equal(prev, row, out=mv)
-        np.copyto(prev, a, where=mv)
+        _ewm_step(prev, row, old, alpha, denom, a, b, mv)
         values[pos] = prev
