@@ -252,10 +252,15 @@ _GROUP_BARS = 1 << 16
 Group = tuple[list[int], list[int]]  # the starts and lengths of the assets laid end to end
 
 
+def set_first(out: np.ndarray, group: Group, n: int, value: float | bool) -> None:
+    """`value` in each asset's first n entries (of the assets laid end to end in `out`)."""
+    for start, length in zip(*group, strict=True):
+        out[start:start + min(n, length)] = value
+
+
 def _blank_first(out: np.ndarray, group: Group, n: int) -> None:
     """NaN in each asset's first n values: they would mix in the bars of the asset before."""
-    for start, length in zip(*group, strict=True):
-        out[start:start + min(n, length)] = np.nan
+    set_first(out, group, n, np.nan)
 
 
 def _shifted_roc(close: np.ndarray, group: Group, n: int) -> np.ndarray:

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from momentum.data.base import BAR_COLUMNS, PriceBars, ascend_between_starts
-from momentum.data.indicators import MIN_SCORE_BARS
+from momentum.data.indicators import MIN_SCORE_BARS, set_first
 
 # The first five rows are the scan fields of the flat arrays (momentum .. close), side by side.
 BLOCK_ROWS = ("momentum", "adv20_usd", "rsi14", "surge_ratio", "close", "open", "high", "low",
@@ -55,8 +55,7 @@ _CHECK_BARS = 1 << 18
 def has_score(momentum: np.ndarray, offsets: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """IndicatorSet.has_score of every asset end to end (R2.7)."""
     scored = np.isfinite(momentum)
-    for start, length in zip(offsets.tolist(), lengths.tolist(), strict=True):
-        scored[start:start + min(MIN_SCORE_BARS - 1, length)] = False
+    set_first(scored, (offsets.tolist(), lengths.tolist()), MIN_SCORE_BARS - 1, False)
     return scored
 
 
