@@ -6,10 +6,12 @@ and never rounded inside the rules (STRATEGY R5.7). Indicator values stay float6
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from enum import Enum
+from typing import overload
 
 from momentum.core.errors import TickerError
 
@@ -252,6 +254,79 @@ class Candidate:
     Candidate.__dict__[name].__set__ for name in Candidate.__dataclass_fields__)
 
 
+class Candidates(Sequence[Candidate]):
+    """A day's candidates (R3.6) in rank order: a read-only sequence whose Candidates are
+    built when first read.
+
+    The scan ranks arrays; R4.1 then needs two numbers of each candidate (rsi14_and_surge), so
+    a backtest builds only the one or two a day that signal: building all ~15 was an eighth of
+    the daily step. Reading one builds the same Candidate the scan would have built (it keeps
+    the numbers, not the market). Compares equal to a tuple or list of the same Candidates,
+    hashes like the tuple and pickles as its Candidates.
+    """
+
+    __slots__ = ("_assets", "_days", "_scores", "_values", "_built")
+
+    def __init__(self, assets: Sequence[Asset], days: Sequence[date], scores: Sequence[float],
+                 values: Sequence[Sequence[float]]) -> None:
+        """`values`: the momentum, adv20_usd, rsi14, surge_ratio and close of each, by field."""
+        self._assets, self._days, self._scores, self._values = assets, days, scores, values
+        self._built: list[Candidate | None] = [None] * len(assets)
+
+    @classmethod
+    def of(cls, candidates: Iterable[Candidate]) -> Candidates:
+        items = tuple(candidates)
+        out = cls([Asset(c.ticker, c.asset_type, c.sector) for c in items],
+                  [c.bar_date for c in items], [c.score for c in items],
+                  [[getattr(c, f) for c in items] for f in _VALUE_FIELDS])
+        out._built = list(items)
+        return out
+
+    def rsi14_and_surge(self) -> Iterator[tuple[float, float]]:
+        """(rsi14, surge_ratio) of each candidate, in order, without building one."""
+        return zip(self._values[2], self._values[3], strict=True)
+
+    def __len__(self) -> int:
+        return len(self._built)
+
+    @overload
+    def __getitem__(self, i: int) -> Candidate: ...
+    @overload
+    def __getitem__(self, i: slice) -> tuple[Candidate, ...]: ...
+    def __getitem__(self, i: int | slice) -> Candidate | tuple[Candidate, ...]:
+        if isinstance(i, slice):
+            return tuple(self[k] for k in range(*i.indices(len(self))))
+        built = self._built[i]
+        if built is None:
+            k = range(len(self))[i]
+            a, (m, adv, rsi, surge, close) = self._assets[k], (v[k] for v in self._values)
+            built = self._built[k] = Candidate(a.ticker, a.asset_type, a.sector,
+                                               self._scores[k], m, rsi, adv, surge, close,
+                                               self._days[k])
+        return built
+
+    def __iter__(self) -> Iterator[Candidate]:
+        return (self[k] for k in range(len(self)))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Candidates | tuple | list):
+            return len(self) == len(other) and all(a is b or a == b  # as a tuple compares
+                                                  for a, b in zip(self, other, strict=True))
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(tuple(self))
+
+    def __repr__(self) -> str:
+        return f"Candidates({list(self)!r})"
+
+    def __reduce__(self) -> tuple:
+        return Candidates.of, (tuple(self),)
+
+
+_VALUE_FIELDS = ("momentum", "adv20_usd", "rsi14", "surge_ratio", "close")
+
+
 @dataclass(frozen=True, slots=True)
 class EntrySignal:
     """R4.1: a candidate whose RSI (and volume surge) fit the entry window."""
@@ -275,7 +350,7 @@ class DayResult:
     fills: list[Fill] = field(default_factory=list)
     entries: list[EntryOrder] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
-    candidates: list[Candidate] = field(default_factory=list)
+    candidates: Sequence[Candidate] = ()
     signals: list[EntrySignal] = field(default_factory=list)
     full_scan: bool = False
     equity: Decimal = Decimal(0)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from momentum.core.domain import AssetType
+from momentum.core.domain import Asset, AssetType
 from momentum.core.errors import DataError
 from momentum.data.indicators import IndicatorSet
 
@@ -238,19 +238,20 @@ class MarketView:
         flat = flat[scored]
         return cols[scored], m._momentum[flat]
 
-    def scan_values(self, columns: np.ndarray) -> list[tuple]:
-        """(asset, bar date, momentum, adv20_usd, rsi14, surge_ratio, close) of each column on its
-        class's current date; each must have a bar that day (see scorable_momentum)."""
+    def scan_values(self, columns: np.ndarray) -> tuple[list[Asset], list[date], list[list[float]]]:
+        """Each column's asset and the bar date of its class's current date, and by field
+        (momentum, adv20_usd, rsi14, surge_ratio, close) their values on that bar; each must
+        have a bar that day (see scorable_momentum)."""
         m = self._market
         index = m.step_index
         cols = columns.tolist()
-        days = [self._current[index.asset_type[c]] for c in cols]
         if self._one_day:
+            days = [self.day] * len(cols)
             flat = m._flat.offsets[columns] + m._asof[self._row(self.day)][columns]
         else:
+            days = [self._current[index.asset_type[c]] for c in cols]
             flat = m._flat.offsets[columns] + m._asof[[self._row(d) for d in days], columns]
-        values = m._by_field.take(flat, axis=1).T.tolist()
-        return [(index.assets[c], d, *v) for c, d, v in zip(cols, days, values, strict=True)]
+        return [index.assets[c] for c in cols], days, m._by_field.take(flat, axis=1).tolist()
 
     def _take_snapshot(self, asset_type: AssetType) -> ScanSnapshot:
         m = self._market

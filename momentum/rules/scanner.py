@@ -8,7 +8,7 @@ from datetime import date
 from typing import TYPE_CHECKING, NamedTuple
 
 from momentum.core.config import ScannerConfig
-from momentum.core.domain import AssetType, Candidate
+from momentum.core.domain import AssetType, Candidates
 
 # numpy is imported in the functions that compute: `paper --report` decodes a ScanCache from the
 # saved state and builds an AssetScanner, and needs neither numpy (~0.15 s) nor pandas for that.
@@ -41,7 +41,7 @@ class ScanResult:
 
     day: date
     full_scan: bool
-    candidates: tuple[Candidate, ...]   # after R3.6: not held, by score, at most max_candidates
+    candidates: Candidates              # after R3.6: not held, by score, at most max_candidates
     passed_columns: np.ndarray          # market columns of every asset at or above the
     passed_scores: np.ndarray           # threshold, by score (ticker ascending on ties)
     eligible: Mapping[AssetType, int]
@@ -268,11 +268,7 @@ def held_scores(view: MarketView, cache: ScanCache | None,
     return out
 
 
-def _candidates(view: MarketView, columns: np.ndarray,
-                scores: list[float]) -> tuple[Candidate, ...]:
-    """The Candidates of the chosen columns, in rank order: only the few kept are ever built."""
-    # positional (field order of Candidate): keywords cost twice as much, 15 times a day
-    return tuple([Candidate(a.ticker, a.asset_type, a.sector, score, m, rsi, adv, surge, close,
-                            bar_date)
-                  for score, (a, bar_date, m, adv, rsi, surge, close)
-                  in zip(scores, view.scan_values(columns), strict=True)])
+def _candidates(view: MarketView, columns: np.ndarray, scores: list[float]) -> Candidates:
+    """The Candidates of the chosen columns, in rank order (each built when first read)."""
+    assets, days, values = view.scan_values(columns)
+    return Candidates(assets, days, scores, values)

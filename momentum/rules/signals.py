@@ -8,7 +8,8 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from momentum.core.config import EntryConfig, ExitConfig
-from momentum.core.domain import AssetType, Candidate, EntrySignal, ExitReason, Position
+from momentum.core.domain import (AssetType, Candidate, Candidates, EntrySignal, ExitReason,
+                                   Position)
 from momentum.core.money import ONE, to_money
 
 if TYPE_CHECKING:  # annotations only: importing this module loads no pandas (`paper --report`)
@@ -29,11 +30,16 @@ class ExitCheck:
 
 def is_entry_signal(c: Candidate, cfg: EntryConfig) -> bool:
     """R4.1: RSI14 within [rsi_min, rsi_max] and, if required, a volume surge."""
-    if not math.isfinite(c.rsi14) or not cfg.rsi_min <= c.rsi14 <= cfg.rsi_max:
+    return entry_fits(c.rsi14, c.surge_ratio, cfg)
+
+
+def entry_fits(rsi14: float, surge_ratio: float, cfg: EntryConfig) -> bool:
+    """R4.1 on a candidate's two numbers: RSI14 in the window and, if required, a surge."""
+    if not math.isfinite(rsi14) or not cfg.rsi_min <= rsi14 <= cfg.rsi_max:
         return False
     if cfg.require_volume_surge:
         # NaN (no 20-bar history, or 0/0) fails; +inf (volume after a silent month) passes (R2.6)
-        return not math.isnan(c.surge_ratio) and c.surge_ratio >= cfg.volume_surge_threshold
+        return not math.isnan(surge_ratio) and surge_ratio >= cfg.volume_surge_threshold
     return True
 
 
@@ -97,7 +103,13 @@ class SignalGenerator:
 
     def entry_signals(self, candidates: Iterable[Candidate]) -> list[EntrySignal]:
         """Entry signals among the candidates, in strength order (score desc, ticker asc)."""
-        signals = [EntrySignal(c) for c in candidates if is_entry_signal(c, self.entry)]
+        cfg = self.entry
+        if isinstance(candidates, Candidates):  # a scan's: only those that signal are built
+            signals = [EntrySignal(candidates[k])
+                       for k, (rsi, surge) in enumerate(candidates.rsi14_and_surge())
+                       if entry_fits(rsi, surge, cfg)]
+        else:
+            signals = [EntrySignal(c) for c in candidates if is_entry_signal(c, cfg)]
         return sorted(signals, key=lambda s: (-s.strength, s.ticker))
 
     def exit_levels(self, fill_price: Decimal, asset_type: AssetType) -> tuple[Decimal, Decimal]:

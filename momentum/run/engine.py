@@ -275,7 +275,7 @@ def decide_entries(state: EngineState, view: MarketView, rules: Rules, result: D
     scan = rules.scanner.run_daily_scan(view, state.scan_cache, exclude=book.held_or_ordered)
     state.scan_cache = scan.cache
     result.full_scan = scan.full_scan
-    result.candidates = list(scan.candidates)
+    result.candidates = scan.candidates
     result.signals = rules.signals.entry_signals(scan.candidates)
     if state.halt is not None:  # kill switch: signals are shown, none is taken
         approved, rejected = [], [_halted(view.day, s.ticker, state.halt) for s in result.signals]
