@@ -133,6 +133,9 @@ class AssetScanner:
         self.cfg = cfg
         # The last full scan's refs as arrays: the days until the next one reuse them (R3.5).
         self._refs: tuple[ScanCache, dict[AssetType, np.ndarray]] | None = None
+        # ... and the market columns of its stored candidates, per class, with the market's
+        # ticker array they index (a scanner may be run on another market next).
+        self._stored: tuple[ScanCache, np.ndarray, dict[AssetType, np.ndarray]] | None = None
 
     def _ref_arrays(self, cache: ScanCache) -> dict[AssetType, np.ndarray]:
         import numpy as np
@@ -141,6 +144,15 @@ class AssetScanner:
             self._refs = (cache, {t: np.asarray(cache.refs.get(t, ()), dtype=np.float64)
                                   for t in SCANNED_TYPES})
         return self._refs[1]
+
+    def _stored_columns(self, view: MarketView, cache: ScanCache) -> dict[AssetType, np.ndarray]:
+        """The stored candidates' columns per class, ascending (as view.columns_by_type gives):
+        kept from the full scan that stored them, looked up for a cache read from disk."""
+        memo = self._stored
+        if memo is None or memo[0] is not cache or memo[1] is not view.ticker_array:
+            memo = self._stored = (cache, view.ticker_array,
+                                   view.columns_by_type(cache.candidates))
+        return memo[2]
 
     def run_daily_scan(self, view: MarketView, cache: ScanCache | None,
                        exclude: Collection[str] = ()) -> ScanResult:
@@ -195,10 +207,12 @@ class AssetScanner:
         cache = ScanCache(full_scan_date=view.day,
                           candidates=tuple(view.column_tickers(stored).tolist()), refs=refs)
         self._refs = (cache, arrays)
+        self._stored = (cache, view.ticker_array,
+                        {g.asset_type: np.sort(g.columns) for g in groups})
         return groups, eligible, why, cache
 
     def _rescore(self, view: MarketView, cache: ScanCache):
-        stored = view.columns_by_type(cache.candidates)
+        stored = self._stored_columns(view, cache)
         refs = self._ref_arrays(cache)
         groups: list[_Passed] = []
         why: dict[str, int] = {}

@@ -240,3 +240,23 @@ def test_cache_hit_day_is_identical_when_bars_or_assets_appear_after_it():
         results.append((first.candidates, first.filtered, first.cache, hit.candidates,
                         hit.filtered, hit.eligible, hit.passed))
     assert results[0] == results[1]
+
+
+def test_stored_columns_kept_from_a_full_scan_follow_the_market_they_index():
+    """The rescore days reuse the full scan's columns; on another market (its columns in
+    another order) the same cache is looked up again, and scores as a fresh scanner scores."""
+    market = ladder_market()
+    # one more stock, first by ticker: every stored candidate's column moves up by one
+    shuffled = ladder_market(extra={stock("A00"): trend_frame(DAYS, 50, -0.001, volume=1e6,
+                                                              seed=99)})
+    assert shuffled.tickers[0] == "A00" and shuffled.tickers[1:] == market.tickers
+    scanner = AssetScanner(cfg())
+    first = scanner.run_daily_scan(market.until(DAYS[150]), None)
+    same_day = [scanner.run_daily_scan(m.until(DAYS[151]), first.cache) for m in (market, shuffled)]
+    fresh = [AssetScanner(cfg()).run_daily_scan(m.until(DAYS[151]), first.cache)
+             for m in (market, shuffled)]
+    for got, expected in zip(same_day, fresh, strict=True):
+        assert not got.full_scan and got.candidates == expected.candidates
+        assert got.filtered == expected.filtered
+    assert [c.ticker for c in same_day[0].candidates] == [c.ticker for c in same_day[1].candidates]
+    assert len(same_day[0].candidates) >= 2
