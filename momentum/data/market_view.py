@@ -17,12 +17,14 @@ import numpy as np
 
 from momentum.core.domain import Asset, AssetType
 from momentum.core.errors import DataError
+from momentum.core.slots import direct_init
 from momentum.data.indicators import IndicatorSet
 
 if TYPE_CHECKING:
     from momentum.data.market import AssetHistory, Market
 
 
+@direct_init
 @dataclass(frozen=True, slots=True)
 class BarPoint:
     """One bar of a held or ordered asset, with the RSI known at its close."""

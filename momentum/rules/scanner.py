@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from momentum.core.config import ScannerConfig
 from momentum.core.domain import AssetType, Candidates
+from momentum.core.slots import direct_init
 
 # numpy is imported in the functions that compute: `paper --report` decodes a ScanCache from the
 # saved state and builds an AssetScanner, and needs neither numpy (~0.15 s) nor pandas for that.
@@ -35,6 +36,7 @@ class ScoredTicker(NamedTuple):
     score: float
 
 
+@direct_init
 @dataclass(frozen=True, slots=True)
 class ScanResult:
     """The candidates of one day and how the universe was filtered to them."""
@@ -117,6 +119,7 @@ def _top_crypto(snap: ScanSnapshot, scored: np.ndarray, top_n: int,
     return mask
 
 
+@direct_init
 @dataclass(frozen=True, slots=True)
 class _Passed:
     """The assets of one class at or above the threshold: market columns and their scores."""

@@ -11,11 +11,13 @@ from momentum.core.config import EntryConfig, ExitConfig
 from momentum.core.domain import (AssetType, Candidate, Candidates, EntrySignal, ExitReason,
                                    Position)
 from momentum.core.money import ONE, to_money
+from momentum.core.slots import direct_init
 
 if TYPE_CHECKING:  # annotations only: importing this module loads no pandas (`paper --report`)
     from momentum.data.market import BarPoint
 
 
+@direct_init
 @dataclass(frozen=True, slots=True)
 class ExitCheck:
     """The outcome of R4.5 on one bar: an intrabar fill (stop/target) or a next-open order."""

@@ -22,6 +22,7 @@ from momentum.core.domain import (DayResult, ExitReason, Fill, Halt, Position, R
                                   RejectReason)
 from momentum.core.errors import StateError
 from momentum.core.money import ZERO, display_money, display_price, to_money
+from momentum.core.slots import direct_init
 from momentum.rules.broker import PaperBroker
 from momentum.rules.portfolio import Portfolio
 from momentum.rules.risk import RiskBook, RiskManager
@@ -35,6 +36,7 @@ logger = logging.getLogger(__name__)
 DELISTING_STEPS = 5  # R4.6
 
 
+@direct_init
 @dataclass(frozen=True, slots=True)
 class EquityPoint:
     day: date
