@@ -405,8 +405,8 @@ def _load_pack(path: Path) -> tuple[Entries, dict[Signature, str]]:
     """The entries of a pack, checked again (what comes back is what the checks accept), and
     the signatures it knows: signature -> key."""
     try:
-        raw = _read_array(path)
-        valid = raw[:8].tobytes() == _PACK_MAGIC
+        raw = path.read_bytes()
+        valid = raw[:8] == _PACK_MAGIC
         count = int.from_bytes(raw[8:16], "little") if valid else 0
         signed = int.from_bytes(raw[16:24], "little") if valid else 0
         index = np.frombuffer(raw, dtype=_INDEX, count=count, offset=24)
@@ -425,19 +425,6 @@ def _load_pack(path: Path) -> tuple[Entries, dict[Signature, str]]:
     known = {tuple(stat): key.decode("ascii")
              for stat, key in zip(table["stat"].tolist(), table["key"].tolist(), strict=True)}
     return entries, known
-
-
-def _read_array(path: Path) -> np.ndarray:
-    """The file's bytes in a numpy array: numpy asks for huge pages for large arrays, so the
-    ~70 MB pack of W1 is ~500 page faults instead of ~17,000, each costly in a VM (0.04 ->
-    0.025 s, and far more when the host is slow to back fresh memory)."""
-    with open(path, "rb", buffering=0) as handle:
-        size = os.fstat(handle.fileno()).st_size
-        raw = np.empty(size, dtype=np.uint8)
-        if handle.readinto(memoryview(raw)) != size:
-            raise OSError(f"{path}: changed while read")
-    raw.flags.writeable = False  # the entries are views of it, read-only as bytes' were
-    return raw
 
 
 def _store_pack(path: Path, entries: Entries, signatures: dict[Signature, str]) -> None:
