@@ -13,6 +13,7 @@ Run `python main.py <command> --help` for the options of each command.
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import logging
 import sys
@@ -911,4 +912,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    # A command is one batch of allocations (a backtest keeps ~90,000 objects): the collector
+    # runs every 10,000 new objects instead of 700, and the full collections go with it.
+    # W1: 197 collections in 44 ms -> 26 in 35 ms (bench/gc_cost.py); cycles are still freed.
+    gc.set_threshold(10_000, 10, 10)
     sys.exit(main())
