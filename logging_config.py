@@ -29,7 +29,9 @@ import os
 import re
 import sys
 import threading
-from collections.abc import Callable, Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
@@ -274,9 +276,57 @@ def reset_logging() -> None:
             handler.close()
 
 
+_deferred = 0  # > 0 inside deferred_flush()
+_FLUSH_EVERY_S = 1.0
+
+
+@contextmanager
+def deferred_flush() -> Iterator[None]:
+    """Inside, the log files flush a WARNING or worse at once, other lines at most once a second,
+    and everything on the way out.
+
+    A backtest logs ~2,000 lines in a second; a flush per line (a write system call each) was
+    ~5% of its daily steps. No line is dropped: leaving the block, by an exception too, and the
+    interpreter's exit flush them; only a killed process can lose its last second of INFO lines.
+    """
+    global _deferred
+    _deferred += 1
+    try:
+        yield
+    finally:
+        _deferred -= 1
+        for handler in logging.getLogger().handlers:
+            if getattr(handler, _OWNED, False):
+                handler.flush()
+
+
+@lru_cache(maxsize=1)
+def _file_handler_class() -> type[logging.Handler]:
+    from logging.handlers import TimedRotatingFileHandler  # socket, pickle: only with files
+
+    class LineFileHandler(TimedRotatingFileHandler):
+        """A log file rotated at midnight that flushes as deferred_flush() says."""
+
+        _flushed = 0.0
+        _urgent = True
+
+        def emit(self, record: logging.LogRecord) -> None:
+            self._urgent = record.levelno >= logging.WARNING
+            super().emit(record)
+
+        def flush(self) -> None:
+            now = time.monotonic()
+            if _deferred and not self._urgent and now - self._flushed < _FLUSH_EVERY_S:
+                return
+            self._flushed = now
+            super().flush()
+
+    return LineFileHandler
+
+
 def _file_handlers(log_dir: Path, level: int, keep_days: int,
                    main_log: str = MAIN_LOG) -> list[logging.Handler]:
-    from logging.handlers import TimedRotatingFileHandler  # socket, pickle: only with files
+    file_handler = _file_handler_class()
 
     log_dir.mkdir(parents=True, exist_ok=True)
     # Trade lines are INFO: trades.log keeps them even when the main log is set to WARNING.
@@ -285,8 +335,8 @@ def _file_handlers(log_dir: Path, level: int, keep_days: int,
     handlers: list[logging.Handler] = []
     lines = _SharedLineFormatter()
     for name, handler_level, only in specs:
-        handler = TimedRotatingFileHandler(log_dir / name, when="midnight",
-                                           backupCount=keep_days, encoding="utf-8")
+        handler = file_handler(log_dir / name, when="midnight", backupCount=keep_days,
+                               encoding="utf-8")
         handler.setFormatter(lines)
         handler.setLevel(handler_level)
         if only is not None:

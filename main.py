@@ -23,7 +23,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from logging_config import setup_logging
+from logging_config import deferred_flush, setup_logging
 from momentum.core.errors import ConfigError, ExitCode, MomentumError, StateError
 
 # Everything else is imported where it is used, so a command pays only for what it runs:
@@ -859,7 +859,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     market = strategy.load_market(end=args.end)
     total = len(step_days(args.start, min(args.end, market.last_date or args.end),
                           market.has_type(AssetType.STOCK)))
-    with step_progress(total, "backtest") as advance:
+    with step_progress(total, "backtest") as advance, deferred_flush():
         result = strategy.run_backtest(
             args.start, args.end,
             on_step=lambda day, state: advance(lambda: f"{day.day}  equity {day.equity:,.0f}"))

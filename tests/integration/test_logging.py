@@ -202,3 +202,67 @@ def test_importing_the_module_configures_nothing():
     code = ("import logging, logging_config; "
             "assert logging.getLogger().handlers == [], logging.getLogger().handlers")
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=60)
+
+
+# ---------------------------------------------------------------- deferred_flush (a backtest)
+def on_disk(log_dir: Path, name: str) -> str:
+    """What the file holds now, without flushing anything first."""
+    return (log_dir / name).read_text(encoding="utf-8")
+
+
+def test_lines_reach_the_files_at_once_outside_deferred_flush(tmp_path):
+    setup_logging("INFO", log_dir=tmp_path, console_stream=io.StringIO())
+    logging.getLogger("momentum.run.engine").info("2024-01-02: BUY 10 AAA @ 5.00")
+    assert "BUY 10 AAA" in on_disk(tmp_path, "momentum_strategy.log")
+    assert "BUY 10 AAA" in on_disk(tmp_path, "trades.log")
+
+
+def test_deferred_flush_holds_info_lines_and_writes_them_all_on_the_way_out(tmp_path, monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr(logging_config.time, "monotonic", lambda: clock[0])
+    setup_logging("INFO", log_dir=tmp_path, console_stream=io.StringIO())
+    log = logging.getLogger("momentum.run.engine")
+    log.info("first line")  # outside: flushed, and the once-a-second clock starts
+    with logging_config.deferred_flush():
+        log.info("2024-01-02: BUY 10 AAA @ 5.00")  # trades.log: its first flush in a second
+        log.info("a rejection")
+        log.info("2024-01-02: BUY 20 BBB @ 2.00")
+        assert "a rejection" not in on_disk(tmp_path, "momentum_strategy.log")
+        assert "BUY 10 AAA" in on_disk(tmp_path, "trades.log")
+        assert "BUY 20 BBB" not in on_disk(tmp_path, "trades.log")
+        log.warning("risk limit hit")  # a warning is flushed at once, with what came before
+        assert "a rejection" in on_disk(tmp_path, "momentum_strategy.log")
+        log.info("held again")
+        assert "held again" not in on_disk(tmp_path, "momentum_strategy.log")
+        clock[0] += 1.5  # a second later the next line flushes (progress stays visible)
+        log.info("a second later")
+        assert "a second later" in on_disk(tmp_path, "momentum_strategy.log")
+        log.info("last line")
+    text = on_disk(tmp_path, "momentum_strategy.log")
+    assert [LINE.match(line)["msg"] for line in text.splitlines()] == [
+        "first line", "2024-01-02: BUY 10 AAA @ 5.00", "a rejection",
+        "2024-01-02: BUY 20 BBB @ 2.00", "risk limit hit", "held again", "a second later",
+        "last line"]
+    assert "BUY 20 BBB" in on_disk(tmp_path, "trades.log")
+
+
+def test_deferred_flush_writes_its_lines_when_the_block_raises(tmp_path):
+    setup_logging("INFO", log_dir=tmp_path, console_stream=io.StringIO())
+    with pytest.raises(KeyboardInterrupt), logging_config.deferred_flush():
+        logging.getLogger("momentum.run.engine").info("2024-01-02: SELL 10 AAA @ 6.00")
+        logging.getLogger("momentum.run.engine").info("one more")
+        raise KeyboardInterrupt
+    assert "one more" in on_disk(tmp_path, "momentum_strategy.log")
+    assert "SELL 10 AAA" in on_disk(tmp_path, "trades.log")
+
+
+def test_a_backtest_process_leaves_every_trade_line_in_the_log_at_exit(tmp_path):
+    """A whole `main.py backtest` process: every engine line is in the files at exit."""
+    out = subprocess.run([sys.executable, str(ROOT / "main.py"), "backtest", "--start",
+                          "2023-01-02", "--end", "2023-06-30", "--output", str(tmp_path / "out"),
+                          "-q"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    trades = (tmp_path / "out" / "trades.csv").read_text().splitlines()[1:]
+    logged = (tmp_path / "logs" / "trades.log").read_text().splitlines()
+    buys = [line for line in logged if ": BUY " in line]
+    assert trades and len(buys) == len(trades)  # one BUY line per trade, none lost
