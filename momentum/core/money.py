@@ -37,7 +37,7 @@ def _float_to_money(value: float) -> Decimal:
     """Decimal(repr(value)) of a finite float, remembered for the next time (to_money)."""
     if not math.isfinite(value):
         raise ValueError(f"not a finite amount: {value!r}")
-    money = Decimal(repr(value))
+    money = Decimal(repr(float(value)))  # numpy 2 reprs np.float64(1.5) as "np.float64(1.5)"
     if value and type(value) is float:  # 0.0 and -0.0 are one dict key with two reprs: not kept
         if len(_FROM_FLOAT) >= _FROM_FLOAT_MAX:
             _FROM_FLOAT.clear()

@@ -69,6 +69,22 @@ def test_ewm_mean_dense_many_columns_equals_pandas(rows, cols, seed):
     assert same_bits(ewm_mean(matrix, (1 - 1 / 14) / (1 / 14)), expected)
 
 
+@pytest.mark.parametrize("cols", [3, 40])  # the one-column floats path and the block steps
+def test_a_constant_run_stays_exact_where_the_update_would_move_it(cols):
+    """pandas keeps w when x equals it; (f*w + a*x) / (f + a) of such a value is one ulp off."""
+    a = 1 / 14
+    v = 422.68722119765846  # (1 - a) * v + a * v != v in doubles
+    assert (1 - a) * v + a * v != v
+    matrix = np.full((30, cols), v)
+    matrix[:5] = np.linspace(1.0, 5.0, 5)[:, None]  # reach v from elsewhere, then stay
+    expected = pd.DataFrame(matrix).ewm(alpha=a, adjust=False).mean().to_numpy()
+    got = ewm_mean(matrix.copy(), (1 - a) / a)
+    assert same_bits(got, expected)
+    assert (got[-1] != v).all()  # the average approaches v; a run starting at v stays v
+    steady = np.full((10, cols), v)
+    assert same_bits(ewm_mean(steady, (1 - a) / a), steady)
+
+
 def test_ewm_mean_with_halflife_equals_pandas():
     rng = np.random.default_rng(5)
     matrix = np.cumsum(rng.standard_normal((3000, 20)), axis=0)

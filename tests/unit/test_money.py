@@ -55,3 +55,22 @@ def test_other_types_convert_as_before() -> None:
     assert to_money(d) is d
     assert to_money(3) == Decimal(3) and str(to_money("0.10")) == "0.10"
     assert str(to_money(True)) == "1"
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False))
+def test_a_numpy_float_is_the_shortest_repr_of_its_value_and_not_remembered(x: float) -> None:
+    """np.float64 is a float subclass whose repr (numpy 2) is "np.float64(...)": it converts
+    through the plain float, and only plain floats enter the memo (a hit keeps its own type)."""
+    import numpy as np
+
+    assert str(to_money(np.float64(x))) == str(reference(x))
+    if x:
+        money._FROM_FLOAT.pop(x, None)
+        to_money(np.float64(x))
+        assert x not in money._FROM_FLOAT
+        assert str(to_money(x)) == str(reference(x)) and x in money._FROM_FLOAT
+
+
+def test_the_memo_answers_a_repeated_price_with_the_same_decimal() -> None:
+    first = to_money(123.456789)
+    assert to_money(123.456789) is first  # found in the memo, not converted again

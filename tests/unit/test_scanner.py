@@ -260,3 +260,16 @@ def test_stored_columns_kept_from_a_full_scan_follow_the_market_they_index():
         assert got.filtered == expected.filtered
     assert [c.ticker for c in same_day[0].candidates] == [c.ticker for c in same_day[1].candidates]
     assert len(same_day[0].candidates) >= 2
+
+
+def test_a_cache_the_scanner_did_not_store_is_rescored_on_its_own_candidates():
+    """A cache read from a saved state (not the one this scanner's full scan stored) is scored
+    on its own candidate list, never on the columns kept from the scanner's last full scan."""
+    market = ladder_market()
+    scanner = AssetScanner(cfg(momentum_threshold=0))
+    first = scanner.run_daily_scan(market.until(DAYS[150]), None)
+    assert len(first.cache.candidates) >= 3
+    saved = ScanCache(first.cache.full_scan_date, first.cache.candidates[:2], first.cache.refs)
+    hit = scanner.run_daily_scan(market.until(DAYS[151]), saved)
+    assert not hit.full_scan
+    assert {c.ticker for c in hit.candidates} == set(saved.candidates)
