@@ -269,7 +269,13 @@ def test_a_cache_the_scanner_did_not_store_is_rescored_on_its_own_candidates():
     scanner = AssetScanner(cfg(momentum_threshold=0))
     first = scanner.run_daily_scan(market.until(DAYS[150]), None)
     assert len(first.cache.candidates) >= 3
+    # threshold 0: every eligible asset passed the full scan; its own cache is rescored from
+    # the kept columns, as a fresh scanner rescores it from the ticker list
+    own = scanner.run_daily_scan(market.until(DAYS[151]), first.cache)
+    fresh = AssetScanner(cfg(momentum_threshold=0)).run_daily_scan(market.until(DAYS[151]),
+                                                                   first.cache)
+    assert not own.full_scan and own.candidates == fresh.candidates and len(own.candidates) >= 3
     saved = ScanCache(first.cache.full_scan_date, first.cache.candidates[:2], first.cache.refs)
-    hit = scanner.run_daily_scan(market.until(DAYS[151]), saved)
+    hit = scanner.run_daily_scan(market.until(DAYS[152]), saved)
     assert not hit.full_scan
     assert {c.ticker for c in hit.candidates} == set(saved.candidates)
