@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import mmap
 import os
 import tempfile
 import threading
@@ -405,7 +406,7 @@ def _load_pack(path: Path) -> tuple[Entries, dict[Signature, str]]:
     """The entries of a pack, checked again (what comes back is what the checks accept), and
     the signatures it knows: signature -> key."""
     try:
-        raw = path.read_bytes()
+        raw = _map(path)
         valid = raw[:8] == _PACK_MAGIC
         count = int.from_bytes(raw[8:16], "little") if valid else 0
         signed = int.from_bytes(raw[16:24], "little") if valid else 0
@@ -425,6 +426,14 @@ def _load_pack(path: Path) -> tuple[Entries, dict[Signature, str]]:
     known = {tuple(stat): key.decode("ascii")
              for stat, key in zip(table["stat"].tolist(), table["key"].tolist(), strict=True)}
     return entries, known
+
+
+def _map(path: Path) -> mmap.mmap:
+    """The pack's bytes, mapped read-only: the entries are views of the page cache itself, not
+    of a copy (W1: 70 MB of fresh memory and its ~17,000 page faults less on every run). A pack
+    is only ever replaced whole (a new file renamed over it), so a mapping never changes."""
+    with open(path, "rb") as handle:
+        return mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
 
 
 def _store_pack(path: Path, entries: Entries, signatures: dict[Signature, str]) -> None:

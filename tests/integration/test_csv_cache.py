@@ -305,3 +305,37 @@ def test_process_exits_only_once_its_background_pack_is_written(tmp_path: Path):
     (pack,) = cache.glob("*.pack")
     entries, _ = csv_fast._load_pack(pack)
     assert len(entries) == 40 and not list(cache.glob("*.tmp"))
+
+
+def test_bars_read_from_a_pack_stay_as_read_when_a_new_pack_replaces_it(tmp_path: Path):
+    """The pack is mapped, not copied: the bars handed out are read-only, and a new pack (a new
+    file renamed over the old one) leaves the bars already read as they were."""
+    root = write_many(tmp_path / "data", {"AAA": GOOD, "BBB": GOOD})
+    cache = tmp_path / "cache"
+    paths = {t: root / "stocks" / f"{t}.csv" for t in ("AAA", "BBB")}
+    csv_fast.read_price_batch(paths, cache)
+    (pack,) = cache.glob("*.pack")
+    from_pack = csv_fast.read_price_batch(paths, cache)
+    before = from_pack["BBB"].values.tolist()
+    assert not from_pack["BBB"].values.flags.writeable
+    with pytest.raises(ValueError):
+        from_pack["BBB"].values[0, 0] = 1.0
+    paths["BBB"].write_text(GOOD.replace("10.5,1000", "10.25,1000"))
+    replaced = csv_fast.read_price_batch(paths, cache)  # a new pack renamed over the old one
+    (new_pack,) = cache.glob("*.pack")
+    assert new_pack == pack and replaced["BBB"].values.tolist() != before
+    assert from_pack["BBB"].values.tolist() == before
+    assert csv_fast.read_price_batch(paths, cache)["BBB"].values.tolist() == \
+        replaced["BBB"].values.tolist()
+
+
+def test_an_empty_pack_file_is_ignored_and_replaced(tmp_path: Path):
+    root = write_many(tmp_path / "data", {"AAA": GOOD})
+    cache = tmp_path / "cache"
+    paths = {"AAA": root / "stocks" / "AAA.csv"}
+    first = csv_fast.read_price_batch(paths, cache)
+    (pack,) = cache.glob("*.pack")
+    pack.write_bytes(b"")  # cannot be mapped at all
+    assert csv_fast.read_price_batch(paths, cache)["AAA"].values.tolist() == \
+        first["AAA"].values.tolist()
+    assert pack.stat().st_size > 0
