@@ -396,8 +396,9 @@ def _valid_entries(names: list[str], rows: list[int], dates: np.ndarray,
 
 # A pack: magic, entry count, signature count, per entry its key (ASCII, NUL-padded to 64
 # bytes) and row count, per signature its five numbers and the key of its entry, then six
-# columns of float64 over all entries' rows: day number, open, high, low, close, volume.
-_PACK_MAGIC = b"MOMPACK2"
+# columns of 8 bytes over all entries' rows: the day number (int64, so the dates are a view of
+# the mapped file), then open, high, low, close, volume (float64).
+_PACK_MAGIC = b"MOMPACK3"
 _INDEX = np.dtype([("key", "S64"), ("rows", "<i8")])
 _SIGNATURES = np.dtype([("stat", "<i8", 5), ("key", "S64")])
 
@@ -420,7 +421,7 @@ def _load_pack(path: Path) -> tuple[Entries, dict[Signature, str]]:
     if count <= 0 or (rows <= 0).any() or len(raw) != start + int(rows.sum()) * 48:
         return {}, {}  # damaged: the files are read again (and a new pack written)
     columns = np.frombuffer(raw, dtype="<f8", offset=start).reshape(6, -1)
-    dates = _days(columns[0])
+    dates = columns[0].view("<i8").view("datetime64[D]")  # day numbers: a view, not a copy
     names = [key.decode("ascii") for key in index["key"].tolist()]
     entries = _valid_entries(names, rows.tolist(), dates, columns[1:].T)
     known = {tuple(stat): key.decode("ascii")
@@ -449,7 +450,7 @@ def _store_pack(path: Path, entries: Entries, signatures: dict[Signature, str]) 
         yield (_PACK_MAGIC + len(index).to_bytes(8, "little") + len(table).to_bytes(8, "little")
                + index.tobytes() + table.tobytes())
         for d, _ in entries.values():
-            yield memoryview((d - _EPOCH_DAY).astype("<f8")).cast("B")
+            yield memoryview((d - _EPOCH_DAY).astype("<i8")).cast("B")
         for k in range(len(BAR_COLUMNS)):
             for _, v in entries.values():
                 yield memoryview(np.ascontiguousarray(v[:, k], dtype="<f8")).cast("B")

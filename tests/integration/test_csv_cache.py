@@ -339,3 +339,24 @@ def test_an_empty_pack_file_is_ignored_and_replaced(tmp_path: Path):
     assert csv_fast.read_price_batch(paths, cache)["AAA"].values.tolist() == \
         first["AAA"].values.tolist()
     assert pack.stat().st_size > 0
+
+
+def test_a_pack_of_the_older_format_is_ignored_and_replaced(tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch):
+    """MOMPACK2 stored the day numbers as float64; its bytes must not be read as int64 days."""
+    root = write_many(tmp_path / "data", {"AAA": GOOD})
+    cache = tmp_path / "cache"
+    paths = {"AAA": root / "stocks" / "AAA.csv"}
+    first = csv_fast.read_price_batch(paths, cache)
+    (pack,) = cache.glob("*.pack")
+    raw = bytearray(pack.read_bytes())
+    assert raw[:8] == b"MOMPACK3"
+    raw[:8] = b"MOMPACK2"
+    pack.write_bytes(bytes(raw))
+    parsed = []
+    real_parse = csv_fast._parse_batch
+    monkeypatch.setattr(csv_fast, "_parse_batch", lambda batch: parsed.append(1) or
+                        real_parse(batch))
+    again = csv_fast.read_price_batch(paths, cache)
+    assert parsed and again["AAA"].dates.tolist() == first["AAA"].dates.tolist()
+    assert pack.read_bytes()[:8] == b"MOMPACK3"
