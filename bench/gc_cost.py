@@ -14,10 +14,9 @@ import json
 import statistics
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
-from make_csv_dir import ROOT, write_csv_dir
+from make_csv_dir import ROOT, WORK, w1_dir
 
 _CHILD = r"""
 import gc, json, os, runpy, sys, time
@@ -35,15 +34,18 @@ sys.argv = [main, *argv]
 sys.path.insert(0, os.path.dirname(main))  # as `python main.py` has it
 try:
     runpy.run_path(main, run_name="__main__")
-except SystemExit:
-    pass
+except SystemExit as done:
+    if done.code not in (None, 0):  # a failed backtest measures nothing: say so
+        raise
 print(json.dumps(per), file=sys.stderr)
 """
 
 
 def one_run(mode: str, argv: list[str], cwd: Path) -> dict[int, tuple[int, float]]:
     done = subprocess.run([sys.executable, "-c", _CHILD, str(ROOT / "main.py"), mode, *argv],
-                          cwd=cwd, capture_output=True, text=True, check=True)
+                          cwd=cwd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        sys.exit(f"main.py {' '.join(argv)} failed ({done.returncode}):\n{done.stderr[-2000:]}")
     per = json.loads(done.stderr.strip().splitlines()[-1])
     return {int(g): (n, s) for g, (n, s) in per.items()}
 
@@ -55,10 +57,7 @@ def main() -> None:
     parser.add_argument("--start", default="2015-06-01")
     parser.add_argument("--end", default="2024-12-31")
     args = parser.parse_args()
-    work = Path(tempfile.gettempdir()) / "momentum_bench"
-    data = args.data_dir or work / "data" / "w1"
-    if args.data_dir is None:
-        write_csv_dir(data, 500, 50, 10, 7)
+    work, data = WORK, w1_dir(args.data_dir)
     argv = ["backtest", "--start", args.start, "--end", args.end, "--data-dir", str(data),
             "--output", str(work / "out_gc"), "-q"]
     one_run("main", argv, work)  # fills the parsed-CSV cache: every measured run reads it

@@ -12,6 +12,7 @@ import argparse
 import json
 import shutil
 import sys
+import tempfile
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -21,6 +22,7 @@ sys.path.insert(0, str(ROOT))
 from momentum.core.config import SyntheticConfig  # noqa: E402
 from momentum.data.synthetic import SyntheticMarket  # noqa: E402
 
+WORK = Path(tempfile.gettempdir()) / "momentum_bench"  # the bench scripts' folder
 _DIRS = {"stock": "stocks", "crypto": "crypto", "etf": "benchmark"}
 _STAMP = ".bench_stamp.json"
 
@@ -53,6 +55,14 @@ def write_csv_dir(out: Path, stocks: int, crypto: int, years: int, seed: int) ->
     (out / "meta.csv").write_text("\n".join(lines) + "\n")
     stamp_path.write_text(json.dumps({"spec": stamp, "bars": bars}))
     return bars
+
+
+def w1_dir(data_dir: Path | None = None) -> Path:
+    """`data_dir`, or the W1 directory under WORK, written first when it is not there yet."""
+    if data_dir is not None:
+        return data_dir
+    write_csv_dir(WORK / "data" / "w1", 500, 50, 10, 7)
+    return WORK / "data" / "w1"
 
 
 def main() -> None:

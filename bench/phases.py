@@ -15,12 +15,11 @@ import os
 import resource
 import shutil
 import sys
-import tempfile
 import time
 from datetime import date
 from pathlib import Path
 
-from make_csv_dir import ROOT, write_csv_dir
+from make_csv_dir import ROOT, WORK, w1_dir
 
 _rows: list[tuple[str, float, float]] = []
 
@@ -65,10 +64,7 @@ def main() -> None:
     parser.add_argument("--end", type=date.fromisoformat, default=date(2024, 12, 31))
     parser.add_argument("--cold", action="store_true")
     args = parser.parse_args()
-    work = Path(tempfile.gettempdir()) / "momentum_bench"
-    data = args.data_dir or work / "data" / "w1"
-    if args.data_dir is None:
-        write_csv_dir(data, 500, 50, 10, 7)
+    work, data = WORK, w1_dir(args.data_dir)
     os.chdir(work)  # outputs, logs and .cache/ of the run land in the bench folder
     if args.cold:
         shutil.rmtree(work / ".cache" / "csv", ignore_errors=True)

@@ -85,7 +85,7 @@ def test_it_is_only_for_frozen_slotted_dataclasses_without_post_init() -> None:
         x: int
 
         def __post_init__(self) -> None:
-            pass
+            """A check direct_init's __init__ would skip: refused."""
 
     @dataclass(frozen=True, slots=True)
     class Hidden:
